@@ -1,0 +1,46 @@
+package processor
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// TaskID names a task: one sub-topology applied to one partition number of
+// its (co-partitioned) input topics. It is the unit of parallelism and of
+// state ownership. Its string form, "<subtopology>_<partition>" (as in Kafka
+// Streams), names the task's state directory.
+type TaskID struct {
+	Subtopology int
+	Partition   int32
+}
+
+// String returns "<subtopology>_<partition>".
+func (id TaskID) String() string {
+	return strconv.Itoa(id.Subtopology) + "_" + strconv.FormatInt(int64(id.Partition), 10)
+}
+
+// Less orders task ids by sub-topology, then partition.
+func (id TaskID) Less(o TaskID) bool {
+	if id.Subtopology != o.Subtopology {
+		return id.Subtopology < o.Subtopology
+	}
+	return id.Partition < o.Partition
+}
+
+// ParseTaskID parses the form produced by TaskID.String.
+func ParseTaskID(s string) (TaskID, error) {
+	sub, part, ok := strings.Cut(s, "_")
+	if !ok {
+		return TaskID{}, fmt.Errorf("processor: task id %q: want <subtopology>_<partition>", s)
+	}
+	st, err := strconv.Atoi(sub)
+	if err != nil || st < 0 {
+		return TaskID{}, fmt.Errorf("processor: task id %q: bad sub-topology", s)
+	}
+	p, err := strconv.ParseInt(part, 10, 32)
+	if err != nil || p < 0 {
+		return TaskID{}, fmt.Errorf("processor: task id %q: bad partition", s)
+	}
+	return TaskID{Subtopology: st, Partition: int32(p)}, nil
+}

@@ -1,0 +1,100 @@
+// Package serde owns the conversion between typed keys and values and the
+// bytes that Kafka stores. A Serde[T] is the pair of functions every source,
+// sink, repartition topic and store needs; the built-ins match the byte
+// layouts of the Kafka Java serializers so that eddy and Kafka Streams
+// applications can share topics.
+package serde
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+)
+
+// Serde converts values of type T to and from bytes. Implementations must be
+// safe for concurrent use: one Serde value serves every task of a topology.
+//
+// Deserialize must not keep a reference to data after it returns; the engine
+// may reuse the buffer. A nil data slice is a Kafka null (a tombstone in a
+// changelog); stores and tables handle tombstones before calling Deserialize.
+type Serde[T any] interface {
+	Serialize(topic string, v T) ([]byte, error)
+	Deserialize(topic string, data []byte) (T, error)
+}
+
+// Error is returned by the built-in serdes when bytes do not decode. It
+// names the topic and the serde so that a deserialization handler can log
+// something useful.
+type Error struct {
+	Serde string
+	Topic string
+	Err   error
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("serde %s: topic %q: %v", e.Serde, e.Topic, e.Err)
+}
+
+// Unwrap returns the underlying decoding error.
+func (e *Error) Unwrap() error { return e.Err }
+
+type stringSerde struct{}
+
+// String returns a serde for UTF-8 strings, as Kafka's StringSerializer. A
+// nil byte slice deserializes to the empty string. Byte order of the
+// serialized form equals string order, so range scans on string keys work.
+func String() Serde[string] { return stringSerde{} }
+
+func (stringSerde) Serialize(_ string, v string) ([]byte, error) { return []byte(v), nil }
+func (stringSerde) Deserialize(_ string, b []byte) (string, error) {
+	return string(b), nil
+}
+
+type bytesSerde struct{}
+
+// Bytes returns the identity serde. Deserialize copies its input, so the
+// result may be kept.
+func Bytes() Serde[[]byte] { return bytesSerde{} }
+
+func (bytesSerde) Serialize(_ string, v []byte) ([]byte, error) { return v, nil }
+func (bytesSerde) Deserialize(_ string, b []byte) ([]byte, error) {
+	if b == nil {
+		return nil, nil
+	}
+	return append([]byte(nil), b...), nil
+}
+
+type int64Serde struct{}
+
+// Int64 returns a serde for int64 as 8 bytes big-endian, the layout of
+// Kafka's LongSerializer. Non-negative values sort in numeric order as bytes;
+// negative values sort after positive ones.
+func Int64() Serde[int64] { return int64Serde{} }
+
+func (int64Serde) Serialize(_ string, v int64) ([]byte, error) {
+	return binary.BigEndian.AppendUint64(make([]byte, 0, 8), uint64(v)), nil
+}
+
+func (int64Serde) Deserialize(topic string, b []byte) (int64, error) {
+	if len(b) != 8 {
+		return 0, &Error{Serde: "int64", Topic: topic, Err: fmt.Errorf("want 8 bytes, got %d (is the topic written with a LongSerializer?)", len(b))}
+	}
+	return int64(binary.BigEndian.Uint64(b)), nil
+}
+
+type jsonSerde[T any] struct{}
+
+// JSON returns a serde that encodes T with encoding/json. Decoding rejects
+// malformed JSON with an *Error; unknown fields are ignored, as
+// encoding/json does.
+func JSON[T any]() Serde[T] { return jsonSerde[T]{} }
+
+func (jsonSerde[T]) Serialize(_ string, v T) ([]byte, error) { return json.Marshal(v) }
+
+func (jsonSerde[T]) Deserialize(topic string, b []byte) (T, error) {
+	var v T
+	if err := json.Unmarshal(b, &v); err != nil {
+		return v, &Error{Serde: "json", Topic: topic, Err: err}
+	}
+	return v, nil
+}

@@ -1,0 +1,71 @@
+package serde
+
+import (
+	"bytes"
+	"errors"
+	"math"
+	"testing"
+)
+
+func TestInt64MatchesLongSerializer(t *testing.T) {
+	s := Int64()
+	for _, tc := range []struct {
+		v    int64
+		want []byte
+	}{
+		{0, []byte{0, 0, 0, 0, 0, 0, 0, 0}},
+		{1, []byte{0, 0, 0, 0, 0, 0, 0, 1}},
+		{-1, []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}},
+		{math.MaxInt64, []byte{0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}},
+		{258, []byte{0, 0, 0, 0, 0, 0, 1, 2}},
+	} {
+		b, err := s.Serialize("t", tc.v)
+		if err != nil || !bytes.Equal(b, tc.want) {
+			t.Fatalf("Serialize(%d) = %x, %v; want %x", tc.v, b, err, tc.want)
+		}
+		got, err := s.Deserialize("t", b)
+		if err != nil || got != tc.v {
+			t.Fatalf("Deserialize(%x) = %d, %v", b, got, err)
+		}
+	}
+}
+
+func TestInt64RejectsWrongLength(t *testing.T) {
+	_, err := Int64().Deserialize("counts", []byte{1, 2, 3})
+	var se *Error
+	if !errors.As(err, &se) || se.Topic != "counts" {
+		t.Fatalf("want *Error naming the topic, got %v", err)
+	}
+}
+
+func TestJSON(t *testing.T) {
+	type point struct{ X, Y int }
+	s := JSON[point]()
+	b, err := s.Serialize("t", point{1, 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := s.Deserialize("t", b)
+	if err != nil || p != (point{1, 2}) {
+		t.Fatalf("round trip = %v, %v", p, err)
+	}
+	if _, err := s.Deserialize("t", []byte("{not json")); err == nil {
+		t.Fatal("malformed JSON decoded without error")
+	}
+}
+
+func TestStringAndBytes(t *testing.T) {
+	b, _ := String().Serialize("t", "héllo")
+	if s, _ := String().Deserialize("t", b); s != "héllo" {
+		t.Fatalf("string round trip = %q", s)
+	}
+	in := []byte{1, 2}
+	out, _ := Bytes().Deserialize("t", in)
+	in[0] = 9
+	if out[0] != 1 {
+		t.Fatal("Bytes().Deserialize kept a reference to its input")
+	}
+	if out, _ := Bytes().Deserialize("t", nil); out != nil {
+		t.Fatal("nil must stay nil")
+	}
+}
