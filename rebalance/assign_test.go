@@ -1,0 +1,209 @@
+package rebalance
+
+import (
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/eddystream/eddy/processor"
+)
+
+func TestAssignNoMembers(t *testing.T) {
+	l, err := NewLayout([]Subtopology{{ID: 0, SourceTopics: []string{"a"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := Assign(l, map[string]int32{"a": 3}, nil)
+	if err != nil || len(plan.Assignments) != 0 || len(plan.Deferred) != 0 {
+		t.Fatalf("plan %+v, err %v", plan, err)
+	}
+}
+
+func TestAssignDuplicateMemberKeepsFirst(t *testing.T) {
+	l, err := NewLayout([]Subtopology{{ID: 0, SourceTopics: []string{"a"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	members := []Member{
+		{ID: "m1", Metadata: MemberMetadata{ProcessID: "p1", Generation: 2, ActiveTasks: []processor.TaskID{tid(0, 1)}}},
+		{ID: "m1", Metadata: MemberMetadata{ProcessID: "p9", Generation: 2, ActiveTasks: []processor.TaskID{tid(0, 0)}}},
+	}
+	plan, err := Assign(l, map[string]int32{"a": 2}, members)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(plan.Assignments) != 1 || !slices.Equal(plan.Assignments["m1"].ActiveTasks, []processor.TaskID{tid(0, 0), tid(0, 1)}) {
+		t.Fatalf("plan %+v", plan)
+	}
+}
+
+// Members without a process id are each a process of their own.
+func TestAssignMembersWithoutProcessID(t *testing.T) {
+	l, err := NewLayout([]Subtopology{{ID: 0, SourceTopics: []string{"a"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	members := []Member{
+		{ID: "x", Metadata: MemberMetadata{ProcessID: "p1"}},
+		{ID: "y", Metadata: MemberMetadata{ProcessID: "p1"}},
+		{ID: "z"},
+		{ID: "w"},
+	}
+	plan, err := Assign(l, map[string]int32{"a": 6}, members)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(map[string]int)
+	for id, a := range plan.Assignments {
+		got[id] = len(a.ActiveTasks)
+	}
+	// Three processes (p1, z, w) get 2 tasks each; p1 splits its 2.
+	if want := map[string]int{"x": 1, "y": 1, "z": 2, "w": 2}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("task counts %v, want %v", got, want)
+	}
+}
+
+// More processes than tasks: some get none, and none gets two.
+func TestAssignMoreProcessesThanTasks(t *testing.T) {
+	l, err := NewLayout([]Subtopology{{ID: 0, SourceTopics: []string{"a"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var members []Member
+	for i := range 5 {
+		members = append(members, Member{ID: fmt.Sprint("m", i), Metadata: MemberMetadata{ProcessID: fmt.Sprint("p", i)}})
+	}
+	plan, err := Assign(l, map[string]int32{"a": 3}, members)
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := 0
+	for _, a := range plan.Assignments {
+		if len(a.ActiveTasks) > 1 {
+			t.Fatalf("a member got %d tasks: %+v", len(a.ActiveTasks), plan)
+		}
+		total += len(a.ActiveTasks)
+	}
+	if total != 3 {
+		t.Fatalf("%d tasks assigned, want 3", total)
+	}
+}
+
+// TestAssignRandomGroups drives random groups through the simulator of
+// scenario_test.go, which checks every invariant in every rebalance, and
+// checks that a group settles: from any ownership, even with stale and
+// conflicting claims, within a few rebalances; after one member joins or
+// leaves a settled group, within two (the revoking one and the assigning
+// one).
+func TestAssignRandomGroups(t *testing.T) {
+	for seed := range uint64(200) {
+		t.Run(strconv.FormatUint(seed, 10), func(t *testing.T) { randomGroup(t, seed) })
+	}
+}
+
+// FuzzAssign is TestAssignRandomGroups over any seed.
+func FuzzAssign(f *testing.F) {
+	f.Add(uint64(0))
+	f.Add(uint64(1 << 40))
+	f.Fuzz(randomGroup)
+}
+
+func randomGroup(t *testing.T, seed uint64) {
+	rng := rand.New(rand.NewPCG(seed, 0x5eed))
+	s := &sim{t: t, members: make(map[string]*simMember), counts: make(map[string]int32)}
+	do := func(cmd string) []string { return s.run(fmt.Sprintf("seed %d: %s", seed, cmd), strings.Fields(cmd)) }
+
+	topic := 0
+	for sub := range 1 + rng.IntN(3) {
+		n := 1 + rng.IntN(12)
+		cmd := fmt.Sprintf("subtopology %d", sub)
+		for range 1 + rng.IntN(2) {
+			name := fmt.Sprint("t", topic)
+			topic++
+			cmd += " " + name
+			s.counts[name] = int32(n)
+		}
+		do(cmd)
+	}
+	tasks, err := s.layout.Tasks(s.counts)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	next := 0
+	join := func() {
+		do(fmt.Sprintf("join p%d m%02d", rng.IntN(4), next))
+		next++
+	}
+	for range 1 + rng.IntN(5) {
+		join()
+	}
+	// Arbitrary starting ownership: random tasks at random generations,
+	// so claims conflict and are stale.
+	for _, id := range slices.Sorted(maps.Keys(s.members)) {
+		cmd := fmt.Sprintf("own %s gen=%d", id, rng.IntN(4))
+		for _, task := range tasks {
+			if rng.IntN(3) == 0 {
+				cmd += " " + task.String()
+			}
+		}
+		do(cmd)
+	}
+	settle := func(limit int) {
+		out := do("settle")
+		var n int
+		if _, err := fmt.Sscanf(out[0], "settled after %d", &n); err != nil || n > limit {
+			t.Fatalf("seed %d: %q, want settled within %d rebalances", seed, out[0], limit)
+		}
+	}
+	settle(3)
+	for range 8 {
+		if len(s.members) > 1 && rng.IntN(3) == 0 {
+			ids := slices.Sorted(maps.Keys(s.members))
+			do("leave " + ids[rng.IntN(len(ids))])
+		} else {
+			join()
+		}
+		settle(2)
+	}
+}
+
+// The plan is the same whatever the order of the members.
+func TestAssignDeterministic(t *testing.T) {
+	l, err := NewLayout([]Subtopology{{ID: 0, SourceTopics: []string{"a", "b"}}, {ID: 1, SourceTopics: []string{"c"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts := map[string]int32{"a": 8, "b": 8, "c": 5}
+	rng := rand.New(rand.NewPCG(1, 2))
+	var members []Member
+	for i := range 7 {
+		md := MemberMetadata{ProcessID: fmt.Sprint("p", i%3), Generation: int32(rng.IntN(3))}
+		for p := range int32(8) {
+			if rng.IntN(4) == 0 {
+				md.ActiveTasks = append(md.ActiveTasks, tid(0, p))
+				md.OwnedPartitions = map[string][]int32{"a": {p}}
+			}
+		}
+		members = append(members, Member{ID: fmt.Sprint("m", i), Metadata: md})
+	}
+	want, err := Assign(l, counts, members)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 20 {
+		rng.Shuffle(len(members), func(i, j int) { members[i], members[j] = members[j], members[i] })
+		got, err := Assign(l, counts, members)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("the plan changed with the order of members:\n%+v\n%+v", got, want)
+		}
+	}
+}

@@ -1,0 +1,189 @@
+package rebalance
+
+import (
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/eddystream/eddy/processor"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+var testSubs = []Subtopology{{ID: 0, SourceTopics: []string{"a", "b"}}, {ID: 1, SourceTopics: []string{"c"}}}
+
+func newTestBalancer(t *testing.T, cfg Config) *Balancer {
+	t.Helper()
+	if cfg.Subtopologies == nil {
+		cfg.Subtopologies = testSubs
+	}
+	if cfg.ProcessID == "" {
+		cfg.ProcessID = "proc-1"
+	}
+	b, err := NewBalancer(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestNewBalancerRejects(t *testing.T) {
+	for name, cfg := range map[string]Config{
+		"no sub-topologies": {ProcessID: "p"},
+		"no process id":     {Subtopologies: testSubs},
+		"worker index":      {Subtopologies: testSubs, ProcessID: "p", WorkerIndex: 2, WorkerCount: 2},
+		"negative workers":  {Subtopologies: testSubs, ProcessID: "p", WorkerCount: -1},
+	} {
+		if _, err := NewBalancer(cfg); !errors.Is(err, ErrInvalidConfig) {
+			t.Errorf("%s: err = %v, want ErrInvalidConfig", name, err)
+		}
+	}
+}
+
+func TestBalancerJoinGroupMetadata(t *testing.T) {
+	b := newTestBalancer(t, Config{Endpoint: "h:1", Rack: "r1", WorkerIndex: 1, WorkerCount: 3})
+	if b.ProtocolName() != ProtocolName || !b.IsCooperative() {
+		t.Fatalf("ProtocolName %q, IsCooperative %v", b.ProtocolName(), b.IsCooperative())
+	}
+	current := map[string][]int32{"a": {1, 4}, "b": {1, 4}, "c": {0}}
+	meta, err := DecodeMemberMetadata(b.JoinGroupMetadata([]string{"ignored"}, current, 7))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := MemberMetadata{
+		Version:         MemberMetadataVersion,
+		ProcessID:       "proc-1",
+		Endpoint:        "h:1",
+		Rack:            "r1",
+		WorkerIndex:     1,
+		WorkerCount:     3,
+		Topics:          []string{"a", "b", "c"},
+		OwnedPartitions: current,
+		Generation:      7,
+		ActiveTasks:     []processor.TaskID{tid(0, 1), tid(0, 4), tid(1, 0)},
+	}
+	if !reflect.DeepEqual(meta, want) {
+		t.Fatalf("got  %+v\nwant %+v", meta, want)
+	}
+
+	// The engine's view of its tasks replaces the derived one; invalid
+	// tasks are left out.
+	b = newTestBalancer(t, Config{OwnedTasks: func() []processor.TaskID { return []processor.TaskID{tid(1, 9), tid(0, -1)} }})
+	meta, err = DecodeMemberMetadata(b.JoinGroupMetadata(nil, current, 7))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []processor.TaskID{tid(1, 9)}; !reflect.DeepEqual(meta.ActiveTasks, want) {
+		t.Fatalf("ActiveTasks = %v, want %v", meta.ActiveTasks, want)
+	}
+}
+
+func TestBalancerParseSyncAssignment(t *testing.T) {
+	var seen []Assignment
+	b := newTestBalancer(t, Config{OnAssignment: func(a Assignment) { seen = append(seen, a) }})
+	if _, ok := b.LastAssignment(); ok {
+		t.Fatal("LastAssignment before any assignment")
+	}
+	a := Assignment{ActiveTasks: []processor.TaskID{tid(0, 2)}, StandbyTasks: []processor.TaskID{tid(1, 0)}, Partitions: map[string][]int32{"a": {2}, "b": {2}}}
+	enc, err := a.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts, err := b.ParseSyncAssignment(enc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(parts, a.Partitions) {
+		t.Fatalf("partitions = %v, want %v", parts, a.Partitions)
+	}
+	a.Version = AssignmentVersion
+	if got, ok := b.LastAssignment(); !ok || !reflect.DeepEqual(got, a) {
+		t.Fatalf("LastAssignment = %+v, %v", got, ok)
+	}
+	if len(seen) != 1 || !reflect.DeepEqual(seen[0], a) {
+		t.Fatalf("OnAssignment saw %+v", seen)
+	}
+	parts["a"][0] = 99 // the caller may modify what it got
+	if got, _ := b.LastAssignment(); !reflect.DeepEqual(got, a) {
+		t.Fatal("modifying the returned map changed LastAssignment")
+	}
+
+	// The leader gave this member nothing: an empty assignment.
+	parts, err = b.ParseSyncAssignment(nil)
+	if err != nil || len(parts) != 0 {
+		t.Fatalf("empty assignment: %v, %v", parts, err)
+	}
+	if got, ok := b.LastAssignment(); !ok || len(got.ActiveTasks) != 0 {
+		t.Fatalf("LastAssignment after an empty assignment = %+v, %v", got, ok)
+	}
+
+	// A leader that is not eddy.
+	plain := kmsg.ConsumerMemberAssignment{Topics: []kmsg.ConsumerMemberAssignmentTopic{{Topic: "a", Partitions: []int32{1}}}}
+	if _, err := b.ParseSyncAssignment(plain.AppendTo(nil)); !errors.Is(err, ErrNotEddy) {
+		t.Fatalf("err = %v, want ErrNotEddy", err)
+	}
+}
+
+func TestBalancerMemberBalancerRejectsForeignMember(t *testing.T) {
+	b := newTestBalancer(t, Config{})
+	ours := kmsg.NewJoinGroupResponseMember()
+	ours.MemberID = "eddy-1"
+	ours.ProtocolMetadata = b.JoinGroupMetadata(nil, nil, -1)
+	foreign := kmsg.NewJoinGroupResponseMember()
+	foreign.MemberID = "plain-1"
+	instance := "static-9"
+	foreign.InstanceID = &instance
+	foreign.ProtocolMetadata = kgo.CooperativeStickyBalancer().JoinGroupMetadata([]string{"a"}, nil, -1)
+
+	_, _, err := b.MemberBalancer([]kmsg.JoinGroupResponseMember{ours, foreign})
+	var me *MemberMetadataError
+	if !errors.As(err, &me) || me.MemberID != "plain-1" || me.InstanceID != "static-9" || !errors.Is(err, ErrNotEddy) {
+		t.Fatalf("err = %v, want a *MemberMetadataError for plain-1 wrapping ErrNotEddy", err)
+	}
+	for _, s := range []string{`member "plain-1" (instance "static-9")`, "not an eddy member", `protocol name "eddy"`} {
+		if !strings.Contains(err.Error(), s) {
+			t.Errorf("%q does not mention %q", err, s)
+		}
+	}
+}
+
+func TestBalancerBalance(t *testing.T) {
+	b := newTestBalancer(t, Config{})
+	other := newTestBalancer(t, Config{ProcessID: "proc-2"})
+	m1 := kmsg.NewJoinGroupResponseMember()
+	m1.MemberID = "m1"
+	m1.ProtocolMetadata = b.JoinGroupMetadata(nil, map[string][]int32{"a": {0, 1}, "b": {0, 1}, "c": {0}}, 4)
+	m2 := kmsg.NewJoinGroupResponseMember()
+	m2.MemberID = "m2"
+	m2.ProtocolMetadata = other.JoinGroupMetadata(nil, nil, -1)
+
+	mb, topics, err := b.MemberBalancer([]kmsg.JoinGroupResponseMember{m2, m1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := map[string]struct{}{"a": {}, "b": {}, "c": {}}; !reflect.DeepEqual(topics, want) {
+		t.Fatalf("topics = %v, want %v", topics, want)
+	}
+	if _, err := mb.(kgo.GroupMemberBalancerOrError).BalanceOrError(map[string]int32{"a": 2, "b": 3, "c": 1}); err == nil {
+		t.Fatal("balanced topics that are not co-partitioned")
+	}
+	if mb.Balance(map[string]int32{"a": 2}) != nil {
+		t.Fatal("Balance returned a plan despite an error")
+	}
+	into := mb.Balance(map[string]int32{"a": 2, "b": 2, "c": 1})
+	got := make(map[string][]processor.TaskID)
+	for _, sa := range into.IntoSyncAssignment() {
+		a, err := DecodeAssignment(sa.MemberAssignment)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got[sa.MemberID] = a.ActiveTasks
+	}
+	// m1 keeps two of its three tasks, one of each sub-topology (spread);
+	// 0_1 is revoked now and goes to m2 in the next rebalance, so m2 gets
+	// nothing yet.
+	if want := map[string][]processor.TaskID{"m1": {tid(0, 0), tid(1, 0)}, "m2": nil}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("assigned %v, want %v", got, want)
+	}
+}

@@ -1,0 +1,98 @@
+package rebalance
+
+import (
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/eddystream/eddy/processor"
+)
+
+func TestNewLayoutRejects(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		subs []Subtopology
+		want string
+	}{
+		{"none", nil, "no sub-topologies"},
+		{"negative id", []Subtopology{{ID: -1, SourceTopics: []string{"a"}}}, "out of range"},
+		{"no topics", []Subtopology{{ID: 0}}, "has no source topics"},
+		{"repeated id", []Subtopology{{ID: 1, SourceTopics: []string{"a"}}, {ID: 1, SourceTopics: []string{"b"}}}, "appears twice"},
+		{"empty topic", []Subtopology{{ID: 0, SourceTopics: []string{""}}}, "empty source topic"},
+		{"topic listed twice", []Subtopology{{ID: 0, SourceTopics: []string{"a", "a"}}}, "lists source topic \"a\" twice"},
+		{"shared topic", []Subtopology{{ID: 0, SourceTopics: []string{"a"}}, {ID: 1, SourceTopics: []string{"b", "a"}}}, "source of sub-topologies 0 and 1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := NewLayout(tc.subs)
+			if !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want ErrInvalidConfig mentioning %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestLayoutTranslation(t *testing.T) {
+	in := []Subtopology{{ID: 2, SourceTopics: []string{"d"}}, {ID: 0, SourceTopics: []string{"b", "a"}}}
+	l, err := NewLayout(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in[1].SourceTopics[0] = "mutated" // the layout keeps its own copy
+	if got, want := l.SourceTopics(), []string{"a", "b", "d"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("SourceTopics = %v, want %v", got, want)
+	}
+	if got, want := l.Subtopologies(), []Subtopology{{ID: 0, SourceTopics: []string{"a", "b"}}, {ID: 2, SourceTopics: []string{"d"}}}; !reflect.DeepEqual(got, want) {
+		t.Errorf("Subtopologies = %v, want %v", got, want)
+	}
+
+	if task, ok := l.TaskOf("b", 5); !ok || task != tid(0, 5) {
+		t.Errorf("TaskOf(b, 5) = %v, %v", task, ok)
+	}
+	for _, tc := range []struct {
+		topic string
+		p     int32
+	}{{"zzz", 1}, {"a", -1}} {
+		if _, ok := l.TaskOf(tc.topic, tc.p); ok {
+			t.Errorf("TaskOf(%s, %d) found a task", tc.topic, tc.p)
+		}
+	}
+
+	got := l.TasksOf(map[string][]int32{"a": {3, 1}, "b": {1}, "d": {0}, "other": {7}})
+	if want := []processor.TaskID{tid(0, 1), tid(0, 3), tid(2, 0)}; !reflect.DeepEqual(got, want) {
+		t.Errorf("TasksOf = %v, want %v", got, want)
+	}
+	parts := l.Partitions([]processor.TaskID{tid(0, 3), tid(2, 0), tid(0, 1), tid(9, 9)})
+	if want := map[string][]int32{"a": {1, 3}, "b": {1, 3}, "d": {0}}; !reflect.DeepEqual(parts, want) {
+		t.Errorf("Partitions = %v, want %v", parts, want)
+	}
+
+	tasks, err := l.Tasks(map[string]int32{"a": 2, "b": 2, "d": 1, "unrelated": 50})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []processor.TaskID{tid(0, 0), tid(0, 1), tid(2, 0)}; !reflect.DeepEqual(tasks, want) {
+		t.Errorf("Tasks = %v, want %v", tasks, want)
+	}
+}
+
+func TestLayoutTasksCopartitionError(t *testing.T) {
+	l, err := NewLayout([]Subtopology{{ID: 0, SourceTopics: []string{"a"}}, {ID: 1, SourceTopics: []string{"b", "c", "d"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = l.Tasks(map[string]int32{"a": 3, "b": 4, "c": 6})
+	var ce *CopartitionError
+	if !errors.As(err, &ce) {
+		t.Fatalf("err = %v, want a *CopartitionError", err)
+	}
+	want := &CopartitionError{Subtopology: 1, PartitionCounts: map[string]int32{"b": 4, "c": 6}, MissingTopics: []string{"d"}}
+	if !reflect.DeepEqual(ce, want) {
+		t.Fatalf("got %+v, want %+v", ce, want)
+	}
+	for _, s := range []string{"sub-topology 1", "b=4 c=6", "missing=d"} {
+		if !strings.Contains(err.Error(), s) {
+			t.Errorf("%q does not mention %q", err, s)
+		}
+	}
+}
