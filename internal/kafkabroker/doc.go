@@ -1,0 +1,54 @@
+// Package kafkabroker provides a real Apache Kafka broker for end-to-end tests,
+// benchmarks and manual runs: one node in KRaft mode that is both broker and
+// controller, tuned so that consumer groups and transactions work on a single
+// node and start fast.
+//
+// [Start] takes the first source that is available, in this order:
+//
+//  1. The KAFKA_BROKERS environment variable: a comma-separated bootstrap list of
+//     a broker that someone else runs. Start checks that it answers; Close leaves
+//     it alone. Source reports "env".
+//  2. A Docker engine that answers within two seconds: an apache/kafka
+//     container started with testcontainers-go. Source reports "testcontainers".
+//     If Docker answers but cannot start the container (it cannot pull the
+//     image, say), Start goes on to the JVM.
+//  3. A broker JVM run from the Apache Kafka jars on Maven Central. The jars are
+//     fetched once with mvn into os.UserCacheDir()/eddy/kafka/<version>/libs
+//     (download into a temporary directory, then rename, under a file lock so
+//     that concurrent test binaries download once); later starts need only java.
+//     Source reports "jvm".
+//
+// The broker settings that differ from Kafka's defaults are the same for the
+// container and the JVM; each is documented where it is declared
+// (see testSettings in properties.go). In short: replication factor 1 for the
+// internal topics, few partitions for __consumer_offsets and
+// __transaction_state, no initial rebalance delay, session timeouts down to
+// one second, and no automatic topic creation.
+//
+// A package's tests typically share one broker through TestMain:
+//
+//	var addrs []string
+//
+//	func TestMain(m *testing.M) {
+//		b, err := kafkabroker.Start(context.Background())
+//		if err != nil {
+//			fmt.Fprintln(os.Stderr, err)
+//			os.Exit(1)
+//		}
+//		addrs = b.Addrs()
+//		code := m.Run()
+//		if err := b.Close(); err != nil {
+//			fmt.Fprintln(os.Stderr, err)
+//		}
+//		os.Exit(code)
+//	}
+//
+// When a test fails, [Broker.LogTail] shows the last lines of the broker's log
+// (warnings and errors only), which usually names the cause.
+//
+// Every goroutine the package starts belongs to a [Broker] and ends in
+// [Broker.Close]: a JVM broker owns one goroutine, which waits for the
+// process. A JVM broker dies with the test process even when Close does not
+// run (Linux parent-death signal), so a crashed test leaves no broker behind;
+// testcontainers' reaper does the same for containers.
+package kafkabroker
