@@ -1,0 +1,59 @@
+package state
+
+// Backend is the physical layer under every store: an ordered map from byte
+// keys to byte values. Keys order by bytes.Compare. A Backend is owned by one
+// task goroutine and need not be safe for concurrent use, except that Close
+// may follow any call.
+//
+// Typed stores, changelog logging and the transactional overlay are layers
+// above a Backend; a Backend knows nothing of Kafka.
+type Backend interface {
+	// Get returns the value stored under key. ok is false when the key is
+	// absent. The returned slice must not be modified and is valid only until
+	// the next call that writes to the backend.
+	Get(key []byte) (value []byte, ok bool, err error)
+	// Apply writes a batch atomically: after a crash either all of the batch
+	// or none of it is visible. A Write with Delete set removes its key; a
+	// Write without it stores Value, and a nil or empty Value is stored as a
+	// present key with a zero-length value. When a batch holds several writes
+	// to one key, the last one wins. Persistent backends make the batch
+	// durable before Apply returns. Apply copies what it keeps: the caller may
+	// reuse the batch's buffers as soon as Apply returns.
+	Apply(batch []Write) error
+	// Range iterates keys in [start, end) in ascending order. A nil start
+	// means from the first key; a nil end means to the last; a range with
+	// start >= end is empty. The Iterator sees the backend as it was when
+	// Range was called: writes applied while it is open are not visible to
+	// it, and do not disturb it. Range copies the bounds, so the caller may
+	// reuse them at once.
+	Range(start, end []byte) (Iterator, error)
+	// Close releases the backend's resources. Persistent backends keep their
+	// data on disk. Iterators still open stop: their Next returns false and
+	// their Err returns ErrClosed. Close is idempotent; every other method
+	// returns ErrClosed after it.
+	Close() error
+}
+
+// Write is one change in a batch given to Backend.Apply.
+type Write struct {
+	Key    []byte
+	Value  []byte
+	Delete bool
+}
+
+// Iterator walks a range of a Backend. Call Next before the first Key.
+// Key and Value are valid until the next call to Next, and must not be
+// modified. Always Close an Iterator: a persistent backend pins resources
+// for it.
+type Iterator interface {
+	// Next moves to the next key and reports whether there is one. It
+	// returns false at the end of the range, on error, and after Close.
+	Next() bool
+	Key() []byte
+	Value() []byte
+	// Err reports an error that ended the iteration early. It is nil when
+	// the range was exhausted or the iterator was closed by its caller.
+	Err() error
+	// Close releases the iterator. It is idempotent.
+	Close() error
+}

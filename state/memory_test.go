@@ -1,0 +1,95 @@
+package state_test
+
+import (
+	"fmt"
+	"runtime"
+	"testing"
+
+	"github.com/eddystream/eddy/state"
+	"github.com/eddystream/eddy/state/statetest"
+)
+
+func TestMemoryBackendConformance(t *testing.T) {
+	statetest.RunBackendTests(t, func(t *testing.T) state.Backend {
+		return state.NewMemoryBackend()
+	})
+}
+
+func TestMemoryBackendCountIsExact(t *testing.T) {
+	b := state.NewMemoryBackend()
+	defer b.Close()
+	counter, ok := b.(state.Counter)
+	if !ok {
+		t.Fatal("the memory backend does not implement Counter")
+	}
+	wantCount := func(want int64) {
+		t.Helper()
+		got, err := counter.ApproximateCount()
+		if err != nil || got != want {
+			t.Fatalf("ApproximateCount = %d, %v; want %d", got, err, want)
+		}
+	}
+	wantCount(0)
+	var batch []state.Write
+	for i := range 1000 {
+		batch = append(batch, state.Write{Key: fmt.Appendf(nil, "k%d", i), Value: []byte("v")})
+	}
+	if err := b.Apply(batch); err != nil {
+		t.Fatal(err)
+	}
+	wantCount(1000)
+	// Overwrites do not count twice; deletes of absent keys change nothing.
+	if err := b.Apply(append(batch[:500:500],
+		state.Write{Key: []byte("k1"), Delete: true},
+		state.Write{Key: []byte("absent"), Delete: true},
+	)); err != nil {
+		t.Fatal(err)
+	}
+	wantCount(999)
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := counter.ApproximateCount(); err == nil {
+		t.Error("ApproximateCount after Close returned no error")
+	}
+}
+
+func BenchmarkMemoryBackend(b *testing.B) {
+	statetest.RunBackendBenchmarks(b, func(b *testing.B) state.Backend {
+		return state.NewMemoryBackend()
+	})
+}
+
+// BenchmarkMemoryBackendBytesPerKey reports the heap the memory backend
+// holds per key, for 100k keys of 16 bytes with 100-byte values: the
+// "memory per stored key" figure. 116 of those bytes are the data itself.
+func BenchmarkMemoryBackendBytesPerKey(b *testing.B) {
+	const n, keySize, valueSize = 100_000, 16, 100
+	value := make([]byte, valueSize)
+	var perKey float64
+	for b.Loop() {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		backend := state.NewMemoryBackend()
+		batch := make([]state.Write, 0, 1000)
+		for i := range n {
+			key := fmt.Appendf(make([]byte, 0, keySize), "%0*d", keySize, i)
+			batch = append(batch, state.Write{Key: key, Value: value})
+			if len(batch) == cap(batch) {
+				if err := backend.Apply(batch); err != nil {
+					b.Fatal(err)
+				}
+				batch = batch[:0]
+			}
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		perKey = float64(after.HeapAlloc-before.HeapAlloc) / n
+		runtime.KeepAlive(backend)
+		if err := backend.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(perKey, "heap-bytes/key")
+}

@@ -1,0 +1,257 @@
+package state
+
+import (
+	"bytes"
+	"fmt"
+
+	"github.com/google/btree"
+)
+
+// Overlay is a task's transactional write buffer over a Backend. Writes
+// wait in the Overlay until the engine commits or discards them; reads see
+// the pending writes merged over the backend. See the package documentation
+// for how the engine drives it through a Kafka transaction.
+//
+// An Overlay is itself a Backend, so stores can be written against Backend
+// and run over an Overlay, and layers compose. Its Apply buffers the batch
+// like a series of Put and Delete calls, and its Close discards pending
+// writes and closes the backend beneath.
+//
+// An Overlay is owned by one goroutine, like the task that holds it, and
+// takes no locks. It copies the keys and values it is given, so callers may
+// reuse their buffers.
+type Overlay struct {
+	backend Backend
+	// pending holds one entry per written key, ordered by key; a tombstone
+	// entry is a pending delete.
+	pending *btree.BTreeG[entry]
+	closed  bool
+}
+
+var _ Backend = (*Overlay)(nil)
+
+// NewOverlay returns an Overlay with no pending writes over b. The caller
+// may still read b directly, where it sees committed writes only; closing
+// the Overlay closes b.
+func NewOverlay(b Backend) *Overlay {
+	return &Overlay{backend: b, pending: newTree()}
+}
+
+// Get returns the value of key: the pending write of key if there is one
+// (a pending delete reads as absent), else the backend's value. The
+// returned slice must not be modified.
+func (o *Overlay) Get(key []byte) ([]byte, bool, error) {
+	if o.closed {
+		return nil, false, ErrClosed
+	}
+	if e, ok := o.pending.Get(entry{key: key}); ok {
+		if e.tombstone() {
+			return nil, false, nil
+		}
+		return e.value, true, nil
+	}
+	return o.backend.Get(key)
+}
+
+// Put buffers a write of value under key. A nil value stores an empty one;
+// use Delete to remove a key. After Close, Put does nothing.
+func (o *Overlay) Put(key, value []byte) {
+	if o.closed {
+		return
+	}
+	o.pending.ReplaceOrInsert(newEntry(key, value))
+}
+
+// Delete buffers the removal of key. The delete is kept, and committed,
+// even if the backend does not hold key, so that the changelog records it
+// too: the Overlay does not read the backend to find out. After Close,
+// Delete does nothing.
+func (o *Overlay) Delete(key []byte) {
+	if o.closed {
+		return
+	}
+	o.pending.ReplaceOrInsert(newTombstone(key))
+}
+
+// Apply buffers the batch as if each write were given to Put or Delete in
+// order. It implements Backend; nothing reaches the backend until Commit.
+func (o *Overlay) Apply(batch []Write) error {
+	if o.closed {
+		return ErrClosed
+	}
+	for _, w := range batch {
+		if w.Delete {
+			o.Delete(w.Key)
+		} else {
+			o.Put(w.Key, w.Value)
+		}
+	}
+	return nil
+}
+
+// Len returns the number of pending writes: the number of distinct keys
+// written since the last Commit or Discard.
+func (o *Overlay) Len() int { return o.pending.Len() }
+
+// Pending returns the pending writes in key order, one per key: the last
+// write to each key since the last Commit or Discard. They are the records
+// the engine sends to the changelog at commit. The slices in the Writes are
+// the Overlay's own and must not be modified; they are never reused, so
+// they stay valid after Commit and Discard (a producer may hold them until
+// its records are acknowledged).
+func (o *Overlay) Pending() []Write {
+	if o.pending.Len() == 0 {
+		return nil
+	}
+	writes := make([]Write, 0, o.pending.Len())
+	o.pending.Ascend(func(e entry) bool {
+		writes = append(writes, Write{Key: e.key, Value: e.value, Delete: e.tombstone()})
+		return true
+	})
+	return writes
+}
+
+// Commit applies the pending writes to the backend in one atomic Apply and
+// clears them. With nothing pending it does not call the backend. If Apply
+// fails, the writes stay pending, so the engine can retry Commit or give up
+// with Discard (and restore the store from its changelog).
+func (o *Overlay) Commit() error {
+	if o.closed {
+		return ErrClosed
+	}
+	if o.pending.Len() == 0 {
+		return nil
+	}
+	if err := o.backend.Apply(o.Pending()); err != nil {
+		return fmt.Errorf("state: commit %d pending writes to the backend: %w", o.pending.Len(), err)
+	}
+	o.pending.Clear(false)
+	return nil
+}
+
+// Discard drops the pending writes, as when the transaction they belong to
+// aborts. Reads then see the backend alone.
+func (o *Overlay) Discard() {
+	o.pending.Clear(false)
+}
+
+// Range iterates [start, end) of the pending writes merged over the
+// backend, in key order: a pending write replaces the backend's value of
+// its key, and pending deletes are skipped. Like a Backend's, the iterator
+// sees the Overlay as it was when Range was called.
+func (o *Overlay) Range(start, end []byte) (Iterator, error) {
+	if o.closed {
+		return nil, ErrClosed
+	}
+	base, err := o.backend.Range(start, end)
+	if err != nil {
+		return nil, err
+	}
+	return &mergeIter{
+		overlay: o,
+		top:     newTreeIter(o.pending.Clone(), start, end),
+		base:    base,
+		nextTop: true, nextBase: true,
+	}, nil
+}
+
+// Close discards the pending writes and closes the backend beneath.
+// Iterators still open stop with ErrClosed. Close is idempotent.
+func (o *Overlay) Close() error {
+	if o.closed {
+		return nil
+	}
+	o.closed = true
+	o.pending.Clear(false)
+	if err := o.backend.Close(); err != nil {
+		return fmt.Errorf("state: close the overlay's backend: %w", err)
+	}
+	return nil
+}
+
+// mergeIter merges an Overlay's pending writes (top) over an iterator of
+// its backend (base). Both yield keys in ascending order, each key at most
+// once, so the merge compares their current keys and yields the smaller;
+// on a tie the top entry wins and the base entry is stepped past. A top
+// tombstone is never yielded; it hides the base entry of its key.
+//
+// The iterators are advanced lazily, at the start of the following Next,
+// because the base's Key and Value are only valid until its next Next and
+// the merged iterator may be returning them.
+type mergeIter struct {
+	overlay          *Overlay
+	top              *treeIter
+	base             Iterator
+	topOK, baseOK    bool // whether top and base are positioned on an entry
+	nextTop          bool // advance top before the next comparison
+	nextBase         bool // advance base before the next comparison
+	key, value       []byte
+	err              error
+	closed, finished bool
+}
+
+func (m *mergeIter) Next() bool {
+	if m.closed || m.finished || m.err != nil {
+		return false
+	}
+	if m.overlay.closed {
+		m.err = ErrClosed
+		return false
+	}
+	for {
+		if m.nextTop {
+			m.topOK, m.nextTop = m.top.next(), false
+		}
+		if m.nextBase {
+			m.baseOK, m.nextBase = m.base.Next(), false
+			if !m.baseOK {
+				if err := m.base.Err(); err != nil {
+					m.err = err
+					return false
+				}
+			}
+		}
+		var cmp int
+		switch {
+		case !m.topOK && !m.baseOK:
+			m.finished = true
+			return false
+		case !m.topOK:
+			cmp = 1 // only base is left
+		case !m.baseOK:
+			cmp = -1 // only top is left
+		default:
+			cmp = bytes.Compare(m.top.cur().key, m.base.Key())
+		}
+		if cmp > 0 {
+			m.key, m.value = m.base.Key(), m.base.Value()
+			m.nextBase = true
+			return true
+		}
+		top := m.top.cur()
+		m.nextTop = true
+		m.nextBase = cmp == 0
+		if top.tombstone() {
+			continue
+		}
+		m.key, m.value = top.key, top.value
+		return true
+	}
+}
+
+func (m *mergeIter) Key() []byte   { return m.key }
+func (m *mergeIter) Value() []byte { return m.value }
+func (m *mergeIter) Err() error    { return m.err }
+
+func (m *mergeIter) Close() error {
+	if m.closed {
+		return nil
+	}
+	m.closed = true
+	m.top.release()
+	m.key, m.value = nil, nil
+	if err := m.base.Close(); err != nil {
+		return fmt.Errorf("state: close the overlay's backend iterator: %w", err)
+	}
+	return nil
+}

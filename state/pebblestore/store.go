@@ -1,0 +1,416 @@
+package pebblestore
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"syscall"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
+
+	"github.com/eddystream/eddy/state"
+)
+
+// lockFileName is the file in which Pebble holds its directory lock.
+const lockFileName = "LOCK"
+
+// openDirs holds the absolute paths of the stores open in this process.
+// Pebble's directory lock keeps other processes out; this keeps a second
+// Open in the same process out with a clearer error, and stops Destroy from
+// deleting files under an open store.
+var openDirs = struct {
+	sync.Mutex
+	paths map[string]bool
+}{paths: map[string]bool{}}
+
+// Open opens the Pebble store in dir, creating dir and an empty store if
+// dir does not exist or is empty. The directory belongs to the store: put
+// nothing else in it. The returned Backend also implements state.Counter.
+//
+// Open fails with an error matching state.ErrCorruptStore when dir cannot
+// hold a trustworthy store: its files are damaged or missing (for example a
+// truncated MANIFEST or a referenced sstable that is gone), it is not empty
+// but holds no store, it was written by an incompatible version of Pebble,
+// or dir is a regular file. The engine then wipes dir with Destroy and
+// restores the store from its changelog. Errors that wiping cannot fix are
+// returned without ErrCorruptStore: permission denied, a read-only file
+// system, no space left, too many open files, and a store already open in
+// this or another process.
+//
+// Corruption that Open cannot see, inside an sstable that is not read until
+// a key in it is, surfaces the same way from Get, Range and the iterators.
+func Open(dir string, opts ...Option) (state.Backend, error) {
+	cfg, err := newConfig(opts)
+	if err != nil {
+		return nil, fmt.Errorf("pebblestore: open %s: %w", dir, err)
+	}
+	if dir == "" {
+		return nil, errors.New("pebblestore: open: the directory is empty; pass the store's own directory")
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("pebblestore: open %s: resolve the path: %w", dir, err)
+	}
+	if err := claim(abs); err != nil {
+		return nil, err
+	}
+	s, err := open(abs, cfg)
+	if err != nil {
+		release(abs)
+		return nil, err
+	}
+	return s, nil
+}
+
+// claim records abs as open in this process.
+func claim(abs string) error {
+	openDirs.Lock()
+	defer openDirs.Unlock()
+	if openDirs.paths[abs] {
+		return fmt.Errorf("pebblestore: open %s: the store is already open in this process; close it before opening it again", abs)
+	}
+	openDirs.paths[abs] = true
+	return nil
+}
+
+func release(abs string) {
+	openDirs.Lock()
+	defer openDirs.Unlock()
+	delete(openDirs.paths, abs)
+}
+
+func open(dir string, cfg *config) (*store, error) {
+	info, err := cfg.fs.Stat(dir)
+	switch {
+	case err == nil && !info.IsDir():
+		return nil, fmt.Errorf("pebblestore: open %s: %w: the path is not a directory", dir, state.ErrCorruptStore)
+	case errors.Is(err, fs.ErrNotExist):
+		if err := cfg.fs.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("pebblestore: open %s: create the store directory: %w", dir, err)
+		}
+	case err != nil:
+		return nil, fmt.Errorf("pebblestore: open %s: %w", dir, err)
+	}
+
+	lock, err := pebble.LockDirectory(dir, cfg.fs)
+	if err != nil {
+		return nil, fmt.Errorf("pebblestore: open %s: lock the store directory (is another process using the store?): %w", dir, err)
+	}
+	names, err := cfg.fs.List(dir)
+	if err != nil {
+		_ = lock.Close()
+		return nil, fmt.Errorf("pebblestore: open %s: list the store directory: %w", dir, err)
+	}
+	// Pebble creates a new store when it finds no MANIFEST, which would turn
+	// a store that lost its MANIFEST into an empty one, silently. A directory
+	// with files in it must hold a store.
+	existing := slices.ContainsFunc(names, func(name string) bool { return name != lockFileName })
+
+	s := &store{dir: dir, iters: map[*iterator]struct{}{}}
+	logger := slogLogger{logger: cfg.logger, dir: dir}
+	popts := &pebble.Options{
+		FormatMajorVersion: pebble.FormatNewest,
+		MemTableSize:       cfg.memTableSize,
+		Logger:             logger,
+		Lock:               lock,
+		FS:                 cfg.fs,
+		ErrorIfNotExists:   existing,
+		EventListener: &pebble.EventListener{
+			// Pebble's default reaction to corrupt data is Fatalf. The read
+			// that found it returns an error instead, which names the file.
+			DataCorruption: func(info pebble.DataCorruptionInfo) {
+				logger.Errorf("corrupt data in %s: %v", info.Path, info.Details)
+			},
+			FlushBegin: func(pebble.FlushInfo) { s.flushing.Store(s.unflushed.Load()) },
+			FlushEnd: func(info pebble.FlushInfo) {
+				if info.Err == nil {
+					s.unflushed.Add(-s.flushing.Load())
+				}
+			},
+		},
+	}
+	// Bloom filters of 10 bits per key (a 1% false-positive rate) spare a
+	// Get of an absent key, or of a key in a lower level, a block read in
+	// each sstable it might be in. Pebble has none by default; every level
+	// inherits L0's.
+	popts.Levels[0].FilterPolicy = bloom.FilterPolicy(10)
+	if cfg.cache != nil {
+		popts.Cache = cfg.cache
+	} else {
+		popts.CacheSize = cfg.cacheSize
+	}
+	db, err := pebble.Open(dir, popts)
+	if err != nil {
+		_ = lock.Close()
+		return nil, openError(dir, err)
+	}
+	s.db, s.lock = db, lock
+	return s, nil
+}
+
+// openError wraps an error of pebble.Open. Any error is a sign of a damaged
+// store unless it comes from the environment, where wiping would not help.
+func openError(dir string, err error) error {
+	if environmental(err) {
+		return fmt.Errorf("pebblestore: open %s: %w", dir, err)
+	}
+	return fmt.Errorf("pebblestore: open %s: %w: %w", dir, state.ErrCorruptStore, err)
+}
+
+// environmental reports whether err comes from the machine rather than
+// from the store's files.
+func environmental(err error) bool {
+	var errno syscall.Errno
+	if !errors.As(err, &errno) {
+		return false
+	}
+	switch errno {
+	case syscall.EACCES, syscall.EPERM, syscall.EROFS, syscall.ENOSPC, syscall.EDQUOT,
+		syscall.EMFILE, syscall.ENFILE, syscall.ENOMEM:
+		return true
+	}
+	return false
+}
+
+// Destroy removes the store directory dir and everything in it, as the
+// engine does with a corrupt store before restoring it from its changelog.
+// A dir that does not exist is not an error. Destroy refuses to remove a
+// store that is open in this process.
+func Destroy(dir string) error {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return fmt.Errorf("pebblestore: destroy %s: resolve the path: %w", dir, err)
+	}
+	openDirs.Lock()
+	defer openDirs.Unlock()
+	if openDirs.paths[abs] {
+		return fmt.Errorf("pebblestore: destroy %s: the store is open; close it first", abs)
+	}
+	if err := os.RemoveAll(abs); err != nil {
+		return fmt.Errorf("pebblestore: destroy %s: %w", abs, err)
+	}
+	return nil
+}
+
+// store is the Backend returned by Open.
+type store struct {
+	dir  string
+	db   *pebble.DB // nil after Close
+	lock *pebble.Lock
+	// iters are the open iterators, closed by Close: Pebble refuses to close
+	// with iterators open.
+	iters map[*iterator]struct{}
+
+	// unflushed counts puts minus deletes not yet flushed, the memtable's
+	// share of ApproximateCount. When a flush begins, flushing takes its
+	// value; when the flush ends, that much has moved into sstables and
+	// leaves unflushed. The split is not exact: a batch can reach the new
+	// memtable before the flush begins, or be counted (after its Commit)
+	// only after the flush began, and the estimate is then off by that
+	// batch until the next flush ends. Pebble's flush goroutine writes both
+	// fields, hence the atomics.
+	unflushed, flushing atomic.Int64
+}
+
+var _ state.Counter = (*store)(nil)
+
+// readError wraps an error met while reading or writing the open store.
+func (s *store) readError(op string, err error) error {
+	if pebble.IsCorruptionError(err) {
+		return fmt.Errorf("pebblestore: %s in %s: %w: %w", op, s.dir, state.ErrCorruptStore, err)
+	}
+	return fmt.Errorf("pebblestore: %s in %s: %w", op, s.dir, err)
+}
+
+// Get returns a copy of the value: Pebble's own slice would pin a block of
+// its cache until released.
+func (s *store) Get(key []byte) ([]byte, bool, error) {
+	if s.db == nil {
+		return nil, false, state.ErrClosed
+	}
+	v, closer, err := s.db.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, s.readError("get", err)
+	}
+	value := make([]byte, len(v))
+	copy(value, v)
+	if err := closer.Close(); err != nil {
+		return nil, false, s.readError("get", err)
+	}
+	return value, true, nil
+}
+
+// Apply commits the batch as one Pebble batch with Sync: the batch is in
+// the fsynced WAL when Apply returns, so a checkpoint written next never
+// runs ahead of the data.
+func (s *store) Apply(batch []state.Write) error {
+	if s.db == nil {
+		return state.ErrClosed
+	}
+	if len(batch) == 0 {
+		return nil
+	}
+	b := s.db.NewBatch()
+	defer b.Close()
+	var delta int64 // puts minus deletes, for ApproximateCount
+	for _, w := range batch {
+		var err error
+		if w.Delete {
+			err = b.Delete(w.Key, nil)
+			delta--
+		} else {
+			err = b.Set(w.Key, w.Value, nil)
+			delta++
+		}
+		if err != nil {
+			return fmt.Errorf("pebblestore: apply in %s: build the batch of %d writes (split it?): %w", s.dir, len(batch), err)
+		}
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		return s.readError("apply", err)
+	}
+	s.unflushed.Add(delta)
+	return nil
+}
+
+func (s *store) Range(start, end []byte) (state.Iterator, error) {
+	if s.db == nil {
+		return nil, state.ErrClosed
+	}
+	if end != nil && bytes.Compare(start, end) >= 0 { // a nil start compares as the empty key, the least
+		return &iterator{}, nil
+	}
+	if len(start) == 0 {
+		// Unbounded and the empty key are the same lower bound, and Pebble
+		// built with invariants checks (the race detector turns them on)
+		// indexes into a non-nil empty bound.
+		start = nil
+	}
+	// Pebble requires the bounds to stay unchanged while the iterator lives.
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: bytes.Clone(start), UpperBound: bytes.Clone(end)})
+	if err != nil {
+		return nil, s.readError("range", err)
+	}
+	i := &iterator{store: s, it: it}
+	s.iters[i] = struct{}{}
+	return i, nil
+}
+
+// Close closes the open iterators and the Pebble DB, then releases the
+// directory lock. Data reaches disk in Apply, so Close does not flush: the
+// next Open replays the WAL.
+func (s *store) Close() error {
+	if s.db == nil {
+		return nil
+	}
+	var errs []error
+	for i := range s.iters {
+		errs = append(errs, i.stop(state.ErrClosed))
+	}
+	errs = append(errs, s.db.Close(), s.lock.Close())
+	s.db, s.lock = nil, nil
+	release(s.dir)
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("pebblestore: close %s: %w", s.dir, err)
+	}
+	return nil
+}
+
+// ApproximateCount estimates the number of keys as RocksDB's
+// estimate-num-keys (and so Kafka Streams' approximateNumEntries) does:
+// for each sstable, entries minus twice the deletions (a tombstone and the
+// entry it hides), plus puts minus deletes not yet flushed. Overwrites and
+// deletes count until compaction merges them with the entries they replace,
+// and deleting an absent key counts as removing one, so the estimate runs
+// high for update-heavy stores and low for stores that delete absent keys.
+// It reads no data: sstable properties are cached once the table is open.
+func (s *store) ApproximateCount() (int64, error) {
+	if s.db == nil {
+		return 0, state.ErrClosed
+	}
+	levels, err := s.db.SSTables(pebble.WithProperties())
+	if err != nil {
+		return 0, s.readError("count", err)
+	}
+	n := s.unflushed.Load()
+	for _, tables := range levels {
+		for _, t := range tables {
+			n += int64(t.Properties.NumEntries) - 2*int64(t.Properties.NumDeletions)
+		}
+	}
+	return max(n, 0), nil
+}
+
+// iterator is the Iterator of a store. A nil it means the iterator has
+// ended: its range was empty, it was exhausted, or it was closed.
+type iterator struct {
+	store   *store
+	it      *pebble.Iterator
+	started bool
+	value   []byte
+	err     error
+}
+
+func (i *iterator) Next() bool {
+	if i.it == nil {
+		return false
+	}
+	var ok bool
+	if i.started {
+		ok = i.it.Next()
+	} else {
+		ok, i.started = i.it.First(), true
+	}
+	if ok {
+		v, err := i.it.ValueAndErr()
+		if err == nil {
+			i.value = v
+			return true
+		}
+		i.err = i.store.readError("iterate", err)
+	} else if err := i.it.Error(); err != nil {
+		i.err = i.store.readError("iterate", err)
+	}
+	// Release the Pebble iterator as soon as the range ends: it pins
+	// memtables and sstables until closed.
+	if err := i.stop(nil); err != nil && i.err == nil {
+		i.err = err
+	}
+	return false
+}
+
+func (i *iterator) Key() []byte   { return i.it.Key() }
+func (i *iterator) Value() []byte { return i.value }
+func (i *iterator) Err() error    { return i.err }
+
+func (i *iterator) Close() error {
+	return i.stop(nil)
+}
+
+// stop closes the Pebble iterator, if still open, and records cause as the
+// iterator's error unless it already has one.
+func (i *iterator) stop(cause error) error {
+	if i.it == nil {
+		return nil
+	}
+	err := i.it.Close()
+	i.it, i.value = nil, nil
+	delete(i.store.iters, i)
+	if i.err == nil {
+		i.err = cause
+	}
+	if err != nil {
+		return i.store.readError("close iterator", err)
+	}
+	return nil
+}
