@@ -1,0 +1,37 @@
+package task
+
+import (
+	"github.com/eddystream/eddy/state"
+)
+
+// Spec is a sub-topology as the runtime needs it: what it reads, which
+// stores it owns, and how to instantiate its processors for one task.
+// The topology package builds Specs; they are immutable and shared by all
+// tasks of the sub-topology.
+type Spec struct {
+	// ID is the sub-topology id, the first half of every task id.
+	ID int
+	// SourceTopics are the topics the sub-topology reads, all
+	// co-partitioned.
+	SourceTopics []string
+	// Stores are the stores the sub-topology owns.
+	Stores []StoreSpec
+	// Build creates fresh processor instances for task t and registers them
+	// with t (AddNode, AddSource). It is called once per task.
+	Build func(t *Task) error
+}
+
+// StoreSpec describes one store of a sub-topology.
+type StoreSpec struct {
+	Name string
+	// ChangelogTopic is the compacted topic the store is logged to, or ""
+	// for a store that is not logged (and so not fault tolerant).
+	ChangelogTopic string
+	// Persistent selects the on-disk backend; otherwise the store lives in
+	// memory and is restored in full whenever its task starts.
+	Persistent bool
+	// Typed wraps the store's raw view in its typed form (for example a
+	// state.KeyValueStore[K, V]); that value is what processors get from
+	// Context.Store.
+	Typed func(raw state.RawStore) any
+}

@@ -1,0 +1,85 @@
+package task
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/eddystream/eddy/state"
+)
+
+// storeRuntime is one store of a task: its backend, the overlay holding
+// the writes of the open commit interval, and the typed view processors use.
+type storeRuntime struct {
+	spec    StoreSpec
+	backend state.Backend
+	overlay *state.Overlay
+	typed   any
+}
+
+func newStoreRuntime(spec StoreSpec, b state.Backend) *storeRuntime {
+	s := &storeRuntime{spec: spec, backend: b, overlay: state.NewOverlay(b)}
+	s.typed = spec.Typed(s.overlay)
+	return s
+}
+
+// FlushChangelog emits one changelog record per key written since the last
+// commit (the latest value, or a tombstone for a delete) for every logged
+// store, stamped with ts, and returns how many it emitted. The records go
+// to Output with Partition set to the task's partition.
+func (t *Task) FlushChangelog(ts time.Time) int {
+	n := 0
+	for _, name := range t.order {
+		s := t.stores[name]
+		if s.spec.ChangelogTopic == "" {
+			continue
+		}
+		for _, w := range s.overlay.Pending() {
+			rec := &kgo.Record{
+				Topic:     s.spec.ChangelogTopic,
+				Partition: t.cfg.ID.Partition,
+				Key:       w.Key,
+				Timestamp: ts,
+			}
+			if !w.Delete {
+				rec.Value = w.Value
+			}
+			t.cfg.Output(rec)
+			n++
+		}
+	}
+	return n
+}
+
+// CommitStores applies every overlay to its backend. The driver calls it
+// once the writes are durable in Kafka (the changelog records and input
+// offsets committed).
+func (t *Task) CommitStores() error {
+	for _, name := range t.order {
+		if err := t.stores[name].overlay.Commit(); err != nil {
+			return fmt.Errorf("task %s: store %q: apply committed writes: %w", t.cfg.ID, name, err)
+		}
+	}
+	return nil
+}
+
+// AbortStores discards the writes of the open commit interval. The driver
+// calls it when the commit failed and input will be re-read.
+func (t *Task) AbortStores() {
+	for _, name := range t.order {
+		t.stores[name].overlay.Discard()
+	}
+}
+
+// StoreNames lists the task's stores in Spec order.
+func (t *Task) StoreNames() []string { return append([]string(nil), t.order...) }
+
+// TypedStore returns the typed view of a store (for tests and queries).
+func (t *Task) TypedStore(name string) (any, bool) {
+	s, ok := t.stores[name]
+	if !ok {
+		return nil, false
+	}
+	return s.typed, true
+}

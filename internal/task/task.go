@@ -1,0 +1,366 @@
+package task
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/eddystream/eddy/processor"
+	"github.com/eddystream/eddy/state"
+)
+
+// Config is what a Task needs besides its Spec.
+type Config struct {
+	ID            processor.TaskID
+	ApplicationID string
+	Spec          *Spec
+	// Backends holds one restored backend per store of the Spec, by store
+	// name. The Task owns them from New on and closes them in Close.
+	Backends map[string]state.Backend
+	// Output receives every record the task produces: sink records (with
+	// Partition unset: the producer partitions them by key) and changelog
+	// records (with Partition set to the task's partition).
+	Output func(*kgo.Record)
+	// OnDeserializationError decides what happens to an input record that
+	// does not deserialize. Returning nil skips the record; returning an
+	// error fails the task. Nil means fail.
+	OnDeserializationError func(rec *kgo.Record, err error) error
+}
+
+// TopicPartition names one input partition of a task.
+type TopicPartition struct {
+	Topic     string
+	Partition int32
+}
+
+// Task is one running instance of a sub-topology. It is used by one
+// goroutine at a time.
+type Task struct {
+	cfg     Config
+	stores  map[string]*storeRuntime
+	order   []string // store names in Spec order
+	sources map[string]source
+	nodes   []node
+	inited  bool
+
+	queues   map[TopicPartition]*queue
+	buffered int
+	// next holds, per input partition, the offset after the last record
+	// processed: what to commit.
+	next map[TopicPartition]int64
+
+	streamTime int64 // unix ms; -1 until the first record
+	origin     processor.Origin
+	hasOrigin  bool
+
+	puncts  []*punctuation
+	skipped int64
+}
+
+// source is the entry point of one topic into the graph: it deserializes
+// and forwards.
+type source interface {
+	deliver(rec *kgo.Record) error
+}
+
+// node is anything with a lifecycle in the graph, in initialisation order.
+type node interface {
+	name() string
+	init() error
+	close() error
+}
+
+// New instantiates the task's processors over its backends. The processors
+// are not initialised until Init, so that a driver can restore stores
+// first.
+func New(cfg Config) (*Task, error) {
+	t := &Task{
+		cfg:        cfg,
+		stores:     make(map[string]*storeRuntime, len(cfg.Spec.Stores)),
+		sources:    make(map[string]source),
+		queues:     make(map[TopicPartition]*queue),
+		next:       make(map[TopicPartition]int64),
+		streamTime: -1,
+	}
+	for _, spec := range cfg.Spec.Stores {
+		b, ok := cfg.Backends[spec.Name]
+		if !ok {
+			return nil, fmt.Errorf("task %s: no backend for store %q", cfg.ID, spec.Name)
+		}
+		t.stores[spec.Name] = newStoreRuntime(spec, b)
+		t.order = append(t.order, spec.Name)
+	}
+	if err := cfg.Spec.Build(t); err != nil {
+		t.closeBackends()
+		return nil, fmt.Errorf("task %s: %w", cfg.ID, err)
+	}
+	return t, nil
+}
+
+// ID is the task's id.
+func (t *Task) ID() processor.TaskID { return t.cfg.ID }
+
+// Init initialises every processor, children before parents (the order
+// Build registered them), so that a processor that forwards from Init finds
+// its children ready. It is called once, after the stores are restored.
+func (t *Task) Init() error {
+	if t.inited {
+		return nil
+	}
+	t.inited = true
+	for _, n := range t.nodes {
+		if err := n.init(); err != nil {
+			return fmt.Errorf("task %s: init %s: %w", t.cfg.ID, n.name(), err)
+		}
+	}
+	return nil
+}
+
+// AddNode registers a node of the graph. Init follows the order of
+// registration and Close the reverse.
+func (t *Task) AddNode(n node) { t.nodes = append(t.nodes, n) }
+
+// Add queues input records of one partition, in offset order.
+func (t *Task) Add(recs []*kgo.Record) {
+	for _, r := range recs {
+		tp := TopicPartition{r.Topic, r.Partition}
+		q := t.queues[tp]
+		if q == nil {
+			q = &queue{}
+			t.queues[tp] = q
+		}
+		q.push(r)
+		t.buffered++
+	}
+}
+
+// Buffered is the number of queued records not yet processed.
+func (t *Task) Buffered() int { return t.buffered }
+
+// Skipped is the number of input records dropped by the deserialization
+// handler.
+func (t *Task) Skipped() int64 { return t.skipped }
+
+// Process processes up to max queued records, each time choosing the queued
+// record with the smallest timestamp across the task's input partitions (so
+// that joins and aggregations over several inputs see records in time
+// order), and fires stream-time punctuators as stream time advances. It
+// returns the number of records processed.
+func (t *Task) Process(max int) (int, error) {
+	n := 0
+	for n < max && t.buffered > 0 {
+		q := t.nextQueue()
+		rec := q.pop()
+		t.buffered--
+		n++
+		if err := t.processOne(rec); err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+func (t *Task) nextQueue() *queue {
+	var best *queue
+	for _, q := range t.queues {
+		if q.len() == 0 {
+			continue
+		}
+		if best == nil || q.head().Timestamp.Before(best.head().Timestamp) {
+			best = q
+		}
+	}
+	return best
+}
+
+func (t *Task) processOne(rec *kgo.Record) error {
+	src, ok := t.sources[rec.Topic]
+	if !ok {
+		return fmt.Errorf("task %s: record from topic %q, which the sub-topology does not read", t.cfg.ID, rec.Topic)
+	}
+	tp := TopicPartition{rec.Topic, rec.Partition}
+	t.next[tp] = rec.Offset + 1
+	ts := rec.Timestamp.UnixMilli()
+	if ts > t.streamTime {
+		t.streamTime = ts
+	}
+	t.origin = processor.Origin{Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset}
+	t.hasOrigin = true
+	err := src.deliver(rec)
+	t.hasOrigin = false
+	if err != nil {
+		var de *deserializeError
+		if errors.As(err, &de) {
+			if herr := t.onDeserializationError(rec, de.err); herr != nil {
+				return herr
+			}
+			t.skipped++
+		} else {
+			return fmt.Errorf("task %s: processing %s-%d@%d: %w", t.cfg.ID, rec.Topic, rec.Partition, rec.Offset, err)
+		}
+	}
+	return t.punctuate(processor.StreamTime, time.UnixMilli(t.streamTime))
+}
+
+func (t *Task) onDeserializationError(rec *kgo.Record, err error) error {
+	wrapped := &DeserializationError{Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset, Err: err}
+	if t.cfg.OnDeserializationError == nil {
+		return wrapped
+	}
+	return t.cfg.OnDeserializationError(rec, wrapped)
+}
+
+// DeserializationError says which input record failed to deserialize.
+type DeserializationError struct {
+	Topic     string
+	Partition int32
+	Offset    int64
+	Err       error
+}
+
+func (e *DeserializationError) Error() string {
+	return fmt.Sprintf("record %s-%d@%d does not deserialize: %v (fix the producer or the serde, or choose the skip handler)", e.Topic, e.Partition, e.Offset, e.Err)
+}
+
+// Unwrap returns the serde's error.
+func (e *DeserializationError) Unwrap() error { return e.Err }
+
+// deserializeError marks a source's serde failure so that the task can
+// apply the handler, rather than failing as for processing errors.
+type deserializeError struct{ err error }
+
+func (e *deserializeError) Error() string { return e.err.Error() }
+
+// Punctuate fires the wall-clock punctuators due at now.
+func (t *Task) Punctuate(now time.Time) error {
+	return t.punctuate(processor.WallClockTime, now)
+}
+
+func (t *Task) punctuate(typ processor.PunctuationType, now time.Time) error {
+	for i := 0; i < len(t.puncts); i++ { // punctuators may schedule others
+		p := t.puncts[i]
+		if p.typ != typ || p.cancelled {
+			continue
+		}
+		if p.due.IsZero() {
+			p.due = now.Add(p.interval)
+			continue
+		}
+		if now.Before(p.due) {
+			continue
+		}
+		// Fire once, then skip the intervals that were missed, as Kafka
+		// Streams does.
+		missed := now.Sub(p.due)/p.interval + 1
+		p.due = p.due.Add(missed * p.interval)
+		if err := p.fn(now); err != nil {
+			return fmt.Errorf("task %s: %s punctuator of %s: %w", t.cfg.ID, typ, p.node, err)
+		}
+	}
+	return nil
+}
+
+// Offsets returns, for each input partition the task has processed a
+// record of, the next offset to consume: what the driver commits.
+func (t *Task) Offsets() map[TopicPartition]int64 {
+	out := make(map[TopicPartition]int64, len(t.next))
+	for tp, o := range t.next {
+		out[tp] = o
+	}
+	return out
+}
+
+// DropBuffered forgets every queued record (for example those of a
+// partition being revoked) and returns how many there were.
+func (t *Task) DropBuffered() int {
+	n := t.buffered
+	t.queues = make(map[TopicPartition]*queue)
+	t.buffered = 0
+	return n
+}
+
+// StreamTime is the largest timestamp processed, or the zero Time.
+func (t *Task) StreamTime() time.Time {
+	if t.streamTime < 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(t.streamTime)
+}
+
+// Close closes the processors (children after parents, in reverse
+// initialisation order) and then the stores' backends. The first error is
+// returned; everything is closed regardless.
+func (t *Task) Close() error {
+	var first error
+	if t.inited {
+		for i := len(t.nodes) - 1; i >= 0; i-- {
+			if err := t.nodes[i].close(); err != nil && first == nil {
+				first = fmt.Errorf("task %s: close %s: %w", t.cfg.ID, t.nodes[i].name(), err)
+			}
+		}
+	}
+	if err := t.closeBackends(); err != nil && first == nil {
+		first = err
+	}
+	return first
+}
+
+func (t *Task) closeBackends() error {
+	var first error
+	for _, name := range t.order {
+		if err := t.stores[name].backend.Close(); err != nil && first == nil {
+			first = fmt.Errorf("task %s: close store %q: %w", t.cfg.ID, name, err)
+		}
+	}
+	return first
+}
+
+// queue is a FIFO of one partition's records.
+type queue struct {
+	recs []*kgo.Record
+	pos  int
+}
+
+func (q *queue) push(r *kgo.Record) { q.recs = append(q.recs, r) }
+func (q *queue) len() int           { return len(q.recs) - q.pos }
+func (q *queue) head() *kgo.Record  { return q.recs[q.pos] }
+
+func (q *queue) pop() *kgo.Record {
+	r := q.recs[q.pos]
+	q.recs[q.pos] = nil
+	q.pos++
+	if q.pos == len(q.recs) {
+		q.recs, q.pos = q.recs[:0], 0
+	}
+	return r
+}
+
+// punctuation is one scheduled punctuator.
+type punctuation struct {
+	node      string
+	typ       processor.PunctuationType
+	interval  time.Duration
+	due       time.Time // zero: armed on the first tick
+	fn        processor.Punctuator
+	cancelled bool
+}
+
+func (p *punctuation) Cancel() { p.cancelled = true }
+
+// sortedTopicPartitions returns the keys of m in a stable order.
+func sortedTopicPartitions[V any](m map[TopicPartition]V) []TopicPartition {
+	out := make([]TopicPartition, 0, len(m))
+	for tp := range m {
+		out = append(out, tp)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Topic != out[j].Topic {
+			return out[i].Topic < out[j].Topic
+		}
+		return out[i].Partition < out[j].Partition
+	})
+	return out
+}

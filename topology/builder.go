@@ -1,0 +1,176 @@
+package topology
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/eddystream/eddy/internal/task"
+	"github.com/eddystream/eddy/serde"
+	"github.com/eddystream/eddy/state"
+)
+
+// Builder collects the nodes of a topology. Use the package functions and
+// the methods of Stream, GroupedStream and Table to add nodes, then Build.
+// A Builder is not safe for concurrent use.
+type Builder struct {
+	nodes  []*node
+	byName map[string]*node
+	stores map[string]*storeDecl
+	// storeOrder keeps declaration order for deterministic output.
+	storeOrder []string
+	errs       []error
+	seq        int
+	built      bool
+}
+
+// NewBuilder returns an empty Builder.
+func NewBuilder() *Builder {
+	return &Builder{byName: make(map[string]*node), stores: make(map[string]*storeDecl)}
+}
+
+type nodeKind int
+
+const (
+	kindSource nodeKind = iota
+	kindProcessor
+	kindSink
+)
+
+// node is one vertex of the graph. Its instantiate function captures the
+// node's types; it receives the task-local instances of the node's
+// children (each a task.Downstream of this node's output types) and
+// returns this node's instance.
+type node struct {
+	name     string
+	kind     nodeKind
+	parents  []*node
+	children []*node
+	stores   []string
+
+	// Sources: the topics read. Sinks: the fixed topic, if any.
+	topics   []string
+	internal bool // the topic is an internal repartition topic (a name suffix)
+	// repartitionPartitions overrides a repartition topic's partition count.
+	repartitionPartitions int
+
+	instantiate func(t *task.Task, topicName func(string, bool) string, kids []any) any
+	sub         int
+}
+
+// Option configures one operation.
+type Option func(*options)
+
+type options struct {
+	name       string
+	store      string
+	inMemory   bool
+	noLogging  bool
+	partitions int
+}
+
+// Named names the operation's node. Names must be unique in a topology;
+// they appear in Describe, in errors, and in internal topic names.
+func Named(name string) Option { return func(o *options) { o.name = name } }
+
+// StoreName names the store an aggregation materializes into (default: a
+// generated name). It also names the changelog topic, and the repartition
+// topic when the grouping is not Named.
+func StoreName(name string) Option { return func(o *options) { o.store = name } }
+
+// InMemory keeps an aggregation's store in memory instead of on disk
+// (Pebble). An in-memory store is restored in full from its changelog
+// whenever its task starts.
+func InMemory() Option { return func(o *options) { o.inMemory = true } }
+
+// WithoutLogging turns off the changelog of an aggregation's store. Its
+// state is then lost when the task moves or the process restarts; use it
+// only for state that can be rebuilt.
+func WithoutLogging() Option { return func(o *options) { o.noLogging = true } }
+
+// WithPartitions sets the partition count of the repartition topic a
+// grouping creates (default: the partition count of the sub-topology that
+// writes it).
+func WithPartitions(n int) Option { return func(o *options) { o.partitions = n } }
+
+func collect(opts []Option) options {
+	var o options
+	for _, fn := range opts {
+		fn(&o)
+	}
+	return o
+}
+
+// addNode registers a node with the given or a generated name.
+func (b *Builder) addNode(kind nodeKind, prefix, name string, parents []*node) *node {
+	if name == "" {
+		name = fmt.Sprintf("%s-%04d", prefix, b.seq)
+	}
+	b.seq++
+	n := &node{name: name, kind: kind, parents: parents}
+	if _, dup := b.byName[name]; dup {
+		b.errorf(name, "the name is used by another node: give each operation a unique name")
+	} else {
+		b.byName[name] = n
+	}
+	for _, p := range parents {
+		p.children = append(p.children, n)
+	}
+	b.nodes = append(b.nodes, n)
+	return n
+}
+
+// NodeError is a Build error about one node of the graph.
+type NodeError struct {
+	Node string
+	Msg  string
+}
+
+func (e *NodeError) Error() string { return fmt.Sprintf("topology: node %q: %s", e.Node, e.Msg) }
+
+func (b *Builder) errorf(nodeName, format string, args ...any) {
+	b.errs = append(b.errs, &NodeError{Node: nodeName, Msg: fmt.Sprintf(format, args...)})
+}
+
+// ErrBuilt is returned when a Builder is used after Build.
+var ErrBuilt = errors.New("topology: the builder was already built; start a new Builder")
+
+// storeDecl is a declared store.
+type storeDecl struct {
+	name       string
+	persistent bool
+	logged     bool
+	typed      func(raw state.RawStore, topic string) any
+	users      []*node
+}
+
+func (b *Builder) declareStore(name string, o options, typed func(raw state.RawStore, topic string) any) {
+	if _, dup := b.stores[name]; dup {
+		b.errorf(name, "a store with this name is already declared")
+		return
+	}
+	b.stores[name] = &storeDecl{name: name, persistent: !o.inMemory, logged: !o.noLogging, typed: typed}
+	b.storeOrder = append(b.storeOrder, name)
+}
+
+// StoreOption configures a store declared with AddKeyValueStore.
+type StoreOption = Option
+
+// AddKeyValueStore declares a key-value store that processors added with
+// Process or ProcessValues can use by naming it. Options: InMemory,
+// WithoutLogging. Processors get it as a state.KeyValueStore[K, V].
+func AddKeyValueStore[K, V any](b *Builder, name string, keys serde.Serde[K], values serde.Serde[V], opts ...StoreOption) {
+	if keys == nil || values == nil {
+		b.errorf(name, "store needs a key serde and a value serde")
+		return
+	}
+	b.declareStore(name, collect(opts), func(raw state.RawStore, topic string) any {
+		return state.NewKeyValueStore(name, topic, raw, keys, values)
+	})
+}
+
+// generatedName returns a fresh generated name with prefix.
+func (b *Builder) generatedName(prefix string) string {
+	name := fmt.Sprintf("%s-%04d", prefix, b.seq)
+	b.seq++
+	return name
+}

@@ -1,0 +1,82 @@
+package topology_test
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/eddystream/eddy/eddytest"
+	"github.com/eddystream/eddy/serde"
+	"github.com/eddystream/eddy/topology"
+)
+
+// A word count: a key change (FlatMap) before a grouping splits the
+// topology in two sub-topologies joined by a repartition topic.
+func ExampleTopology_Describe() {
+	b := topology.NewBuilder()
+	lines := topology.Source(b, "lines", serde.String(), serde.String(), topology.Named("lines"))
+	words := topology.FlatMap(lines, func(_ string, line string) []topology.KeyValue[string, string] {
+		var out []topology.KeyValue[string, string]
+		for _, w := range strings.Fields(line) {
+			out = append(out, topology.KV(w, w))
+		}
+		return out
+	}, topology.Named("split"))
+	words.GroupByKey(topology.Named("words")).Count(topology.StoreName("counts"), topology.Named("count")).
+		ToStream(topology.Named("updates")).To("word-counts", topology.Named("out"))
+	top, err := b.Build()
+	if err != nil {
+		panic(err)
+	}
+	fmt.Print(top.Describe())
+	// Output:
+	// Topology
+	//   Sub-topology 0
+	//     Source: lines (topics: [lines])
+	//       --> split
+	//     Processor: split (stores: [])
+	//       --> words-repartition-sink
+	//       <-- lines
+	//     Sink: words-repartition-sink (topic: <application-id>-words-repartition)
+	//       <-- split
+	//   Sub-topology 1
+	//     Source: words-repartition-source (topics: [<application-id>-words-repartition])
+	//       --> count
+	//     Processor: count (stores: [counts])
+	//       --> updates
+	//       <-- words-repartition-source
+	//     Processor: updates (stores: [])
+	//       --> out
+	//       <-- count
+	//     Sink: out (topic: word-counts)
+	//       <-- updates
+	//   Internal topics
+	//     repartition: <application-id>-words-repartition (partitions of sub-topology 0)
+	//     changelog: <application-id>-counts-changelog (partitions of sub-topology 1)
+}
+
+// Reduce keeps the running total per key; eddytest runs it without a
+// broker.
+func ExampleGroupedStream_Reduce() {
+	b := topology.NewBuilder()
+	topology.Source(b, "amounts", serde.String(), serde.Int64()).
+		GroupByKey().
+		Reduce(func(total, v int64) int64 { return total + v }, topology.StoreName("totals")).
+		ToStream().
+		To("totals")
+	top, err := b.Build()
+	if err != nil {
+		panic(err)
+	}
+	d, err := eddytest.New(top)
+	if err != nil {
+		panic(err)
+	}
+	defer d.Close()
+	in := eddytest.NewInputTopic(d, "amounts", serde.String(), serde.Int64())
+	in.Pipe("alice", 5)
+	in.Pipe("bob", 1)
+	in.Pipe("alice", 7)
+	out, _ := eddytest.NewOutputTopic(d, "totals", serde.String(), serde.Int64()).ReadKeyValues()
+	fmt.Println(out)
+	// Output: [{alice 5} {bob 1} {alice 12}]
+}

@@ -1,0 +1,214 @@
+package topology
+
+import (
+	"github.com/eddystream/eddy/internal/task"
+	"github.com/eddystream/eddy/processor"
+	"github.com/eddystream/eddy/serde"
+	"github.com/eddystream/eddy/state"
+)
+
+// GroupedStream is a stream whose records are grouped by key, ready for
+// an aggregation. Create it with Stream.GroupByKey or GroupBy.
+type GroupedStream[K, V any] struct {
+	s    Stream[K, V]
+	opts options
+}
+
+// GroupByKey groups the stream by its current key. If an upstream
+// operation may have changed the key, the aggregation that follows reads
+// the stream through a repartition topic. Options: Named (names the
+// repartition topic), WithPartitions.
+func (s Stream[K, V]) GroupByKey(opts ...Option) GroupedStream[K, V] {
+	return GroupedStream[K, V]{s: s, opts: collect(opts)}
+}
+
+// GroupBy groups the stream by a new key computed from each record; the
+// aggregation reads it through a repartition topic. The stream's value
+// serde is kept; the key serde must be given.
+func GroupBy[K, V, KR any](s Stream[K, V], fn func(K, V) KR, keys serde.Serde[KR], opts ...Option) GroupedStream[KR, V] {
+	o := collect(opts)
+	sel := o
+	if o.name != "" {
+		sel.name = o.name + "-selectkey"
+	}
+	return SelectKey(s, fn, Named(sel.name)).WithSerdes(keys, nil).GroupByKey(opts...)
+}
+
+// input returns the stream an aggregation over g reads: g's stream itself,
+// or, when its key may have changed, the stream read back from a
+// repartition topic named after the grouping or the store.
+func (g GroupedStream[K, V]) input(store string) Stream[K, V] {
+	s := g.s
+	if !s.keyChanged {
+		return s
+	}
+	name := g.opts.name
+	if name == "" {
+		name = store
+	}
+	b := s.b
+	topic := name + "-repartition"
+	sink := b.addNode(kindSink, "repartition-sink", name+"-repartition-sink", []*node{s.n})
+	sink.topics, sink.internal, sink.repartitionPartitions = []string{topic}, true, g.opts.partitions
+	if s.keys == nil || s.values == nil {
+		b.errorf(sink.name, "grouping after a key change writes a repartition topic, which needs a key serde and a value serde: set them with WithSerdes before grouping")
+	}
+	sink.instantiate = func(t *task.Task, topicName func(string, bool) string, _ []any) any {
+		full := topicName(topic, true)
+		return task.NewSink(t, sink.name, func(processor.Record[K, V]) string { return full }, s.keys, s.values)
+	}
+	src := b.addNode(kindSource, "repartition-source", name+"-repartition-source", nil)
+	src.topics, src.internal = []string{topic}, true
+	src.instantiate = sourceInstantiate(src, s.keys, s.values)
+	return Stream[K, V]{b: b, n: src, keys: s.keys, values: s.values}
+}
+
+// change is what flows between table nodes: an update, or a deletion of
+// the key (from Table.Filter).
+type change[V any] struct {
+	value   V
+	deleted bool
+}
+
+// Table is a changelog stream viewed as the latest value per key, as
+// aggregations produce it. Tables forward every update downstream.
+type Table[K, V any] struct {
+	b      *Builder
+	n      *node
+	keys   serde.Serde[K]
+	values serde.Serde[V]
+	store  string
+}
+
+// StoreName is the name of the store the table is materialized in, or ""
+// for a table derived without a store (Filter, MapTableValues).
+func (t Table[K, V]) StoreName() string { return t.store }
+
+// Count counts the records per key. Options: StoreName, InMemory,
+// WithoutLogging, Named.
+func (g GroupedStream[K, V]) Count(opts ...Option) Table[K, int64] {
+	return aggregate(g, "count", func() int64 { return 0 }, func(_ K, _ V, n int64) int64 { return n + 1 }, serde.Int64(), opts)
+}
+
+// Reduce combines the values per key with fn(aggregate, value); the first
+// value of a key is its initial aggregate. Options as for Count.
+func (g GroupedStream[K, V]) Reduce(fn func(agg, v V) V, opts ...Option) Table[K, V] {
+	return aggregateFn(g, "reduce", func(_ K, v V, old V, had bool) V {
+		if !had {
+			return v
+		}
+		return fn(old, v)
+	}, g.s.values, opts)
+}
+
+// Aggregate folds the values per key into an aggregate of type VA,
+// starting from init(). aggSerde stores the aggregate. Options as for
+// Count.
+func Aggregate[K, V, VA any](g GroupedStream[K, V], init func() VA, agg func(K, V, VA) VA, aggSerde serde.Serde[VA], opts ...Option) Table[K, VA] {
+	return aggregate(g, "aggregate", init, agg, aggSerde, opts)
+}
+
+func aggregate[K, V, VA any](g GroupedStream[K, V], prefix string, init func() VA, agg func(K, V, VA) VA, aggSerde serde.Serde[VA], opts []Option) Table[K, VA] {
+	return aggregateFn(g, prefix, func(k K, v V, old VA, had bool) VA {
+		if !had {
+			old = init()
+		}
+		return agg(k, v, old)
+	}, aggSerde, opts)
+}
+
+// aggregateFn adds the store and the processor shared by every
+// aggregation: read the old aggregate, compute the new one, store it,
+// forward it.
+func aggregateFn[K, V, VA any](g GroupedStream[K, V], prefix string, fn func(K, V, VA, bool) VA, aggSerde serde.Serde[VA], opts []Option) Table[K, VA] {
+	b := g.s.b
+	o := collect(opts)
+	store := o.store
+	if store == "" {
+		store = b.generatedName(prefix + "-store")
+	}
+	in := g.input(store)
+	keys := in.keys
+	storeOK := keys != nil && aggSerde != nil
+	if storeOK {
+		b.declareStore(store, o, func(raw state.RawStore, topic string) any {
+			return state.NewKeyValueStore(store, topic, raw, keys, aggSerde)
+		})
+	}
+	n := addProcessor(b, prefix, o, []*node{in.n}, []string{store}, func() processor.Processor[K, V, K, change[VA]] {
+		return &aggregateProcessor[K, V, VA]{store: store, fn: fn}
+	})
+	if !storeOK {
+		b.errorf(n.name, "an aggregation's store needs a key serde and an aggregate serde: set the key serde with WithSerdes before grouping")
+	}
+	return Table[K, VA]{b: b, n: n, keys: keys, values: aggSerde, store: store}
+}
+
+type aggregateProcessor[K, V, VA any] struct {
+	store string
+	fn    func(K, V, VA, bool) VA
+	ctx   processor.Context[K, change[VA]]
+	kv    state.KeyValueStore[K, VA]
+}
+
+func (p *aggregateProcessor[K, V, VA]) Init(ctx processor.Context[K, change[VA]]) error {
+	kv, err := state.KeyValue[K, VA](ctx, p.store)
+	if err != nil {
+		return err
+	}
+	p.ctx, p.kv = ctx, kv
+	return nil
+}
+
+func (p *aggregateProcessor[K, V, VA]) Process(r processor.Record[K, V]) error {
+	old, had, err := p.kv.Get(r.Key)
+	if err != nil {
+		return err
+	}
+	agg := p.fn(r.Key, r.Value, old, had)
+	if err := p.kv.Put(r.Key, agg); err != nil {
+		return err
+	}
+	return p.ctx.Forward(processor.Record[K, change[VA]]{Key: r.Key, Value: change[VA]{value: agg}, Timestamp: r.Timestamp, Headers: r.Headers})
+}
+
+func (p *aggregateProcessor[K, V, VA]) Close() error { return nil }
+
+// ToStream turns the table's updates into a stream. Deletions (keys a
+// Table.Filter dropped) are not forwarded: a Go value cannot be null.
+func (t Table[K, V]) ToStream(opts ...Option) Stream[K, V] {
+	n := addProcessor(t.b, "tostream", collect(opts), []*node{t.n}, nil, processor.Func(func(ctx processor.Context[K, V], r processor.Record[K, change[V]]) error {
+		if r.Value.deleted {
+			return nil
+		}
+		return ctx.Forward(processor.Record[K, V]{Key: r.Key, Value: r.Value.value, Timestamp: r.Timestamp, Headers: r.Headers})
+	}))
+	return Stream[K, V]{b: t.b, n: n, keys: t.keys, values: t.values}
+}
+
+// Filter keeps the keys whose value matches pred; for an update that does
+// not match, it forwards a deletion of the key.
+func (t Table[K, V]) Filter(pred func(K, V) bool, opts ...Option) Table[K, V] {
+	n := addProcessor(t.b, "table-filter", collect(opts), []*node{t.n}, nil, processor.Func(func(ctx processor.Context[K, change[V]], r processor.Record[K, change[V]]) error {
+		if !r.Value.deleted && !pred(r.Key, r.Value.value) {
+			r.Value = change[V]{deleted: true}
+		}
+		return ctx.Forward(r)
+	}))
+	return Table[K, V]{b: t.b, n: n, keys: t.keys, values: t.values}
+}
+
+// MapTableValues transforms the value of every update of a table.
+// valueSerde is the serde of the new values (nil when unknown).
+func MapTableValues[K, V, VR any](t Table[K, V], fn func(V) VR, valueSerde serde.Serde[VR], opts ...Option) Table[K, VR] {
+	n := addProcessor(t.b, "table-mapvalues", collect(opts), []*node{t.n}, nil, processor.Func(func(ctx processor.Context[K, change[VR]], r processor.Record[K, change[V]]) error {
+		out := processor.Record[K, change[VR]]{Key: r.Key, Timestamp: r.Timestamp, Headers: r.Headers}
+		if r.Value.deleted {
+			out.Value.deleted = true
+		} else {
+			out.Value.value = fn(r.Value.value)
+		}
+		return ctx.Forward(out)
+	}))
+	return Table[K, VR]{b: t.b, n: n, keys: t.keys, values: valueSerde}
+}
