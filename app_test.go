@@ -1,0 +1,325 @@
+package eddy_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.uber.org/goleak"
+
+	"github.com/eddystream/eddy"
+	"github.com/eddystream/eddy/serde"
+	"github.com/eddystream/eddy/topology"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+func wordCount(t *testing.T, in, out string) *topology.Topology {
+	t.Helper()
+	b := topology.NewBuilder()
+	lines := topology.Source(b, in, serde.String(), serde.String())
+	topology.FlatMap(lines, func(_ string, l string) []topology.KeyValue[string, string] {
+		var kvs []topology.KeyValue[string, string]
+		for _, w := range strings.Fields(l) {
+			kvs = append(kvs, topology.KV(w, w))
+		}
+		return kvs
+	}).GroupByKey().Count(topology.StoreName("counts")).ToStream().To(out)
+	top, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return top
+}
+
+func cluster(t *testing.T, opts ...kfake.Opt) []string {
+	t.Helper()
+	c, err := kfake.NewCluster(append([]kfake.Opt{kfake.NumBrokers(1)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c.ListenAddrs()
+}
+
+func newApp(t *testing.T, top *topology.Topology, addrs []string, app string, opts ...eddy.Option) *eddy.App {
+	t.Helper()
+	a, err := eddy.New(top, append([]eddy.Option{
+		eddy.ApplicationID(app), eddy.Brokers(addrs...), eddy.StateDir(t.TempDir()),
+		eddy.CommitInterval(50 * time.Millisecond), eddy.Logger(slog.New(slog.DiscardHandler)),
+		eddy.KafkaOptions(kgo.RebalanceTimeout(2 * time.Second)),
+	}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+func TestRunCountsAndCloseLeavesNoGoroutine(t *testing.T) {
+	addrs := cluster(t, kfake.SeedTopics(4, "lines", "counts"))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	want := map[string]int64{}
+	var recs []*kgo.Record
+	for i := range 400 {
+		line := fmt.Sprintf("w%d w%d common", i%7, i%13)
+		for _, w := range strings.Fields(line) {
+			want[w]++
+		}
+		recs = append(recs, &kgo.Record{Topic: "lines", Key: []byte(fmt.Sprint(i)), Value: []byte(line)})
+	}
+	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	app := newApp(t, wordCount(t, "lines", "counts"), addrs, "wc")
+	errc := make(chan error, 1)
+	go func() { errc <- app.Run(ctx) }()
+
+	got := map[string]int64{}
+	consumer, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.ConsumeTopics("counts"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer consumer.Close()
+	for !equalCounts(got, want) {
+		fs := consumer.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("counts = %v, want %v", got, want)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			n, err := serde.Int64().Deserialize("counts", r.Value)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got[string(r.Key)] = n
+		})
+	}
+	if err := app.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-errc; err != nil {
+		t.Fatalf("Run after Close = %v", err)
+	}
+	if err := app.Run(ctx); !errors.Is(err, eddy.ErrAlreadyRun) {
+		t.Fatalf("second Run = %v", err)
+	}
+}
+
+func equalCounts(a, b map[string]int64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range b {
+		if a[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+func runErr(t *testing.T, app *eddy.App) error {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	return app.Run(ctx)
+}
+
+func TestMissingSourceTopicIsAStartupError(t *testing.T) {
+	addrs := cluster(t, kfake.SeedTopics(2, "counts"))
+	err := runErr(t, newApp(t, wordCount(t, "nope", "counts"), addrs, "missing"))
+	var mt *eddy.MissingTopicError
+	if !errors.As(err, &mt) || len(mt.Topics) != 1 || mt.Topics[0] != "nope" {
+		t.Fatalf("err = %v, want a MissingTopicError naming nope", err)
+	}
+}
+
+func TestCopartitionMismatchIsAStartupError(t *testing.T) {
+	addrs := cluster(t, kfake.SeedTopics(6, "left", "out"), kfake.SeedTopics(4, "right"))
+	b := topology.NewBuilder()
+	topology.SourceTopics(b, []string{"left", "right"}, serde.String(), serde.String()).To("out")
+	top, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = runErr(t, newApp(t, top, addrs, "copart"))
+	var ce *eddy.CopartitionError
+	if !errors.As(err, &ce) || ce.Partitions["left"] != 6 || ce.Partitions["right"] != 4 {
+		t.Fatalf("err = %v, want a CopartitionError with left=6 right=4", err)
+	}
+	for _, want := range []string{"left has 6", "right has 4"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("%q lacks %q", err, want)
+		}
+	}
+}
+
+func TestInternalTopicWithWrongPartitionCountIsAStartupError(t *testing.T) {
+	addrs := cluster(t, kfake.SeedTopics(4, "lines", "counts"), kfake.SeedTopics(2, "wrong-counts-changelog"))
+	err := runErr(t, newApp(t, wordCount(t, "lines", "counts"), addrs, "wrong"))
+	var me *eddy.InternalTopicMismatchError
+	if !errors.As(err, &me) || me.Topic != "wrong-counts-changelog" || me.Partitions != 2 || me.Want != 4 {
+		t.Fatalf("err = %v, want an InternalTopicMismatchError for wrong-counts-changelog (2, want 4)", err)
+	}
+}
+
+func TestInternalTopicsAreCreated(t *testing.T) {
+	addrs := cluster(t, kfake.SeedTopics(3, "lines", "counts"))
+	app := newApp(t, wordCount(t, "lines", "counts"), addrs, "created")
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- app.Run(ctx) }()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	deadline := time.Now().Add(10 * time.Second)
+	var details kadm.TopicDetails
+	for time.Now().Before(deadline) {
+		details, err = adm.ListTopics(context.Background(), "created-counts-changelog")
+		if err == nil && details["created-counts-changelog"].Err == nil && len(details["created-counts-changelog"].Partitions) > 0 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	all, err := adm.ListTopics(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"created-counts-changelog"} {
+		if n := len(all[name].Partitions); n != 3 {
+			t.Errorf("%s has %d partitions, want 3", name, n)
+		}
+	}
+	var repartition string
+	for name := range all {
+		if strings.HasPrefix(name, "created-") && strings.HasSuffix(name, "-repartition") {
+			repartition = name
+		}
+	}
+	if repartition == "" || len(all[repartition].Partitions) != 3 {
+		t.Errorf("repartition topic %q missing or not 3 partitions", repartition)
+	}
+	rc, err := adm.DescribeTopicConfigs(context.Background(), "created-counts-changelog")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := rc.On("created-counts-changelog", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, c := range cfg.Configs {
+		if c.Key == "cleanup.policy" && c.MaybeValue() == "compact" {
+			found = true
+		}
+	}
+	if !found {
+		t.Error("the changelog topic is not compacted")
+	}
+}
+
+func TestInvalidOptions(t *testing.T) {
+	b := topology.NewBuilder()
+	topology.Source(b, "in", serde.String(), serde.String()).To("out")
+	top, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, tc := range map[string]struct {
+		opts []eddy.Option
+		want string
+	}{
+		"no application id":  {nil, "ApplicationID is required"},
+		"bad application id": {[]eddy.Option{eddy.ApplicationID("a b")}, "may contain only"},
+		"no brokers":         {[]eddy.Option{eddy.ApplicationID("a"), eddy.Brokers()}, "at least one address"},
+		"workers":            {[]eddy.Option{eddy.ApplicationID("a"), eddy.Workers(0)}, "Workers must be at least 1"},
+		"commit interval":    {[]eddy.Option{eddy.ApplicationID("a"), eddy.CommitInterval(-time.Second)}, "CommitInterval must be positive"},
+		"replication":        {[]eddy.Option{eddy.ApplicationID("a"), eddy.ReplicationFactor(0)}, "ReplicationFactor"},
+		"guarantee":          {[]eddy.Option{eddy.ApplicationID("a"), eddy.ProcessingGuarantee(eddy.Guarantee(9))}, "unknown ProcessingGuarantee"},
+		"two at once":        {[]eddy.Option{eddy.Workers(0)}, "ApplicationID is required"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := eddy.New(top, tc.opts...)
+			if !errors.Is(err, eddy.ErrInvalidConfig) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want ErrInvalidConfig mentioning %q", err, tc.want)
+			}
+		})
+	}
+	if _, err := eddy.New(nil, eddy.ApplicationID("a")); !errors.Is(err, eddy.ErrInvalidConfig) {
+		t.Fatalf("nil topology: %v", err)
+	}
+}
+
+func TestSeveralWorkersShareTheTasks(t *testing.T) {
+	addrs := cluster(t, kfake.SeedTopics(4, "in", "out"))
+	b := topology.NewBuilder()
+	topology.MapValues(topology.Source(b, "in", serde.String(), serde.String()), strings.ToUpper).To("out")
+	top, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var recs []*kgo.Record
+	for i := range 200 {
+		recs = append(recs, &kgo.Record{Topic: "in", Key: []byte(fmt.Sprint(i)), Value: []byte("x")})
+	}
+	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	app := newApp(t, top, addrs, "workers", eddy.Workers(2))
+	errc := make(chan error, 1)
+	go func() { errc <- app.Run(ctx) }()
+	adm := kadm.NewClient(cl)
+	for {
+		ends, err := adm.ListEndOffsets(ctx, "out")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n int64
+		ends.Each(func(o kadm.ListedOffset) { n += o.Offset })
+		if n >= 200 {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("only %d of 200 records came out", n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	group, err := adm.DescribeGroups(ctx, "workers")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(group["workers"].Members); n != 2 {
+		t.Errorf("the group has %d members, want 2 (one per worker)", n)
+	}
+	app.Close()
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,40 @@
+package eddy_test
+
+import (
+	"encoding/json"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// TestCoreDependencyDirection enforces the architecture: the API packages
+// never import the engine, the connectors, metrics or fx, and the core never
+// imports Pebble (only state/pebblestore does).
+func TestCoreDependencyDirection(t *testing.T) {
+	forbidden := []string{
+		"github.com/eddystream/eddy/internal/engine",
+		"github.com/eddystream/eddy/connectors",
+		"github.com/eddystream/eddy/metrics",
+		"github.com/eddystream/eddy/eddyfx",
+		"go.uber.org/fx",
+		"github.com/cockroachdb/pebble",
+	}
+	for _, pkg := range []string{"processor", "topology", "serde", "state", "internal/task", "eddytest"} {
+		out, err := exec.Command("go", "list", "-deps", "-json=ImportPath", "./"+pkg).Output()
+		if err != nil {
+			t.Fatalf("go list %s: %v", pkg, err)
+		}
+		dec := json.NewDecoder(strings.NewReader(string(out)))
+		for dec.More() {
+			var p struct{ ImportPath string }
+			if err := dec.Decode(&p); err != nil {
+				t.Fatal(err)
+			}
+			for _, f := range forbidden {
+				if strings.HasPrefix(p.ImportPath, f) {
+					t.Errorf("%s depends on %s", pkg, p.ImportPath)
+				}
+			}
+		}
+	}
+}

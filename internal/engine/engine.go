@@ -1,0 +1,161 @@
+package engine
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/eddystream/eddy/internal/task"
+	"github.com/eddystream/eddy/topology"
+)
+
+// Config is the engine's configuration, validated by package eddy.
+type Config struct {
+	ApplicationID  string
+	Brokers        []string
+	StateDir       string
+	CommitInterval time.Duration
+	Workers        int
+	KafkaOptions   []kgo.Opt
+	Logger         *slog.Logger
+	// SkipBadRecords selects the log-and-skip deserialization handler.
+	SkipBadRecords bool
+	Replication    int16
+	SessionTimeout time.Duration
+}
+
+// Engine runs a topology. Run it once.
+type Engine struct {
+	cfg     Config
+	top     *topology.Topology
+	log     *slog.Logger
+	specs   map[int]*task.Spec
+	layout  *layout
+	procID  string
+	skipped atomic.Int64
+	// cache is the block cache every persistent store of the process
+	// shares, so one budget covers them all however many tasks run here.
+	cache *pebble.Cache
+}
+
+// storeCacheBytes is the size of the shared block cache of the persistent
+// stores.
+const storeCacheBytes = 64 << 20
+
+// New returns an engine for top.
+func New(top *topology.Topology, cfg Config) *Engine {
+	e := &Engine{cfg: cfg, top: top, log: cfg.Logger, specs: map[int]*task.Spec{}}
+	for _, s := range top.TaskSpecs(cfg.ApplicationID) {
+		e.specs[s.ID] = s
+	}
+	return e
+}
+
+// Skipped is the number of input records the skip handler dropped.
+func (e *Engine) Skipped() int64 { return e.skipped.Load() }
+
+// clientOpts are the options every client of the engine starts from.
+func (e *Engine) clientOpts(extra ...kgo.Opt) []kgo.Opt {
+	opts := []kgo.Opt{kgo.SeedBrokers(e.cfg.Brokers...)}
+	opts = append(opts, extra...)
+	return append(opts, e.cfg.KafkaOptions...)
+}
+
+// Run sets up the topics and runs the workers until ctx ends (a clean
+// shutdown: nil) or a worker fails (its error).
+func (e *Engine) Run(ctx context.Context) error {
+	admCl, err := kgo.NewClient(e.clientOpts()...)
+	if err != nil {
+		return fmt.Errorf("eddy: create admin client: %w", err)
+	}
+	adm := kadm.NewClient(admCl)
+	setupCtx, cancelSetup := context.WithTimeout(ctx, 60*time.Second)
+	e.layout, err = setupTopics(setupCtx, adm, e.top, e.cfg.ApplicationID, e.cfg.Replication)
+	cancelSetup()
+	admCl.Close()
+	if err != nil {
+		return err
+	}
+	if e.procID, err = loadProcessID(filepath.Join(e.cfg.StateDir, e.cfg.ApplicationID)); err != nil {
+		return err
+	}
+	e.cache = pebble.NewCache(storeCacheBytes)
+	// Each open store holds its own reference; this one is released once
+	// every worker has stopped and closed its stores.
+	defer e.cache.Unref()
+	e.log.Info("eddy starting", "application", e.cfg.ApplicationID, "process", e.procID, "workers", e.cfg.Workers, "tasks_per_subtopology", e.layout.partitions)
+
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+	)
+	for i := 0; i < e.cfg.Workers; i++ {
+		w, err := newWorker(e, i)
+		if err != nil {
+			cancel()
+			wg.Wait()
+			return err
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := w.run(runCtx); err != nil {
+				mu.Lock()
+				if first == nil {
+					first = err
+				}
+				mu.Unlock()
+				cancel()
+			}
+		}()
+	}
+	wg.Wait()
+	return first
+}
+
+// loadProcessID reads the instance's process id from dir, creating it on
+// first start, so that the group leader recognises the instance (and the
+// state it has) across restarts.
+func loadProcessID(dir string) (string, error) {
+	path := filepath.Join(dir, "process-id")
+	if b, err := os.ReadFile(path); err == nil {
+		if id := strings.TrimSpace(string(b)); len(id) == 36 {
+			return id, nil
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("eddy: read process id: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("eddy: create state directory: %w", err)
+	}
+	var u [16]byte
+	if _, err := rand.Read(u[:]); err != nil {
+		return "", err
+	}
+	u[6] = u[6]&0x0f | 0x40
+	u[8] = u[8]&0x3f | 0x80
+	id := fmt.Sprintf("%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:])
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(id+"\n"), 0o644); err != nil {
+		return "", fmt.Errorf("eddy: write process id: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return "", fmt.Errorf("eddy: write process id: %w", err)
+	}
+	return id, nil
+}

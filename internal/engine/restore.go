@@ -1,0 +1,169 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/eddystream/eddy/changelog"
+	"github.com/eddystream/eddy/processor"
+	"github.com/eddystream/eddy/state"
+)
+
+// restorer restores a worker's newly assigned tasks off the loop
+// goroutine, so that a long restore never stops the worker from polling
+// (and so from heartbeating and taking part in rebalances). A restoring
+// task's backends belong to its restore goroutine until the job is done;
+// the loop then initialises the task and starts feeding it records.
+type restorer struct {
+	w    *worker
+	cl   *kgo.Client // a client that never consumes, for restore fetches
+	r    *changelog.Restorer
+	ctx  context.Context
+	stop context.CancelFunc
+	wg   sync.WaitGroup
+}
+
+// restoreJob is the restoration of one task's logged stores.
+type restoreJob struct {
+	cancel  context.CancelFunc
+	done    chan struct{}
+	started time.Time
+	results []changelog.RestoreResult
+	err     error
+}
+
+func newRestorer(w *worker) (*restorer, error) {
+	cl, err := kgo.NewClient(w.e.clientOpts()...)
+	if err != nil {
+		return nil, fmt.Errorf("eddy: create restore client: %w", err)
+	}
+	r, err := changelog.NewRestorer(cl, changelog.WithLogger(w.log))
+	if err != nil {
+		cl.Close()
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &restorer{w: w, cl: cl, r: r, ctx: ctx, stop: cancel}, nil
+}
+
+// start begins restoring at's logged stores.
+func (rs *restorer) start(at *activeTask) {
+	var jobs []changelog.RestoreJob
+	for store, tp := range at.logged {
+		cp := changelog.NoCheckpoint
+		if off, ok := at.checkpoint[tp]; ok && at.persistent[store] {
+			cp = off
+		}
+		jobs = append(jobs, changelog.RestoreJob{Partition: tp, Checkpoint: cp, Target: backendTarget{at.backends[store]}})
+	}
+	ctx, cancel := context.WithCancel(rs.ctx)
+	job := &restoreJob{cancel: cancel, done: make(chan struct{}), started: time.Now()}
+	at.restore = job
+	rs.wg.Add(1)
+	go func() {
+		defer rs.wg.Done()
+		defer close(job.done)
+		defer cancel()
+		results, errs := rs.r.RestoreAll(ctx, jobs)
+		job.results, job.err = results, errors.Join(errs...)
+	}()
+}
+
+// cancel stops at's restore, if any, and waits for it.
+func (rs *restorer) cancel(at *activeTask) {
+	if at.restore == nil {
+		return
+	}
+	at.restore.cancel()
+	<-at.restore.done
+	at.restore = nil
+}
+
+// close stops every restore and waits for them.
+func (rs *restorer) close() {
+	rs.stop()
+	rs.wg.Wait()
+	rs.cl.Close()
+}
+
+// finishRestores moves the tasks whose restore is done to running: their
+// checkpoints record the restored offsets, their processors are
+// initialised, and their partitions are resumed. w.mu is held.
+func (w *worker) finishRestores() error {
+	for _, id := range w.sortedTasks() {
+		at := w.mu.tasks[id]
+		job := at.restore
+		if job == nil {
+			continue
+		}
+		select {
+		case <-job.done:
+		default:
+			continue
+		}
+		at.restore = nil
+		if job.err != nil {
+			return fmt.Errorf("restore task %s: %w", id, job.err)
+		}
+		var records int64
+		for _, res := range job.results {
+			records += res.Records
+			for store, tp := range at.logged {
+				if tp == res.Partition && at.persistent[store] && at.checkpoint[tp] != res.EndOffset {
+					at.checkpoint[tp] = res.EndOffset
+					at.written = false
+				}
+			}
+		}
+		if err := w.writeCheckpoint(at); err != nil {
+			return err
+		}
+		if err := at.t.Init(); err != nil {
+			return err
+		}
+		at.running = true
+		w.cl.ResumeFetchPartitions(w.bal.Layout().Partitions([]processor.TaskID{id}))
+		w.log.Info("task restored and running", "task", id, "restored_records", records, "took", time.Since(job.started).Round(time.Millisecond))
+	}
+	return nil
+}
+
+// backendTarget restores into a store's backend.
+type backendTarget struct{ b state.Backend }
+
+// Wipe deletes every key. A full restore of a persistent store starts
+// from a fresh directory already (see openTask), so this runs only when
+// a checkpoint turned out to be older than the changelog's log start.
+func (t backendTarget) Wipe() error {
+	for {
+		it, err := t.b.Range(nil, nil)
+		if err != nil {
+			return err
+		}
+		var batch []state.Write
+		for len(batch) < 10_000 && it.Next() {
+			batch = append(batch, state.Write{Key: append([]byte(nil), it.Key()...), Delete: true})
+		}
+		err = errors.Join(it.Err(), it.Close())
+		if err != nil || len(batch) == 0 {
+			return err
+		}
+		if err := t.b.Apply(batch); err != nil {
+			return err
+		}
+	}
+}
+
+// ApplyBatch writes changelog records as one batch.
+func (t backendTarget) ApplyBatch(recs []*kgo.Record) error {
+	batch := make([]state.Write, len(recs))
+	for i, r := range recs {
+		batch[i] = state.Write{Key: r.Key, Value: r.Value, Delete: r.Value == nil}
+	}
+	return t.b.Apply(batch)
+}

@@ -1,0 +1,66 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/eddystream/eddy/processor"
+)
+
+// taskDir is the state directory of one task:
+// <state-dir>/<application-id>/<task-id>.
+func taskDir(stateDir, appID string, id processor.TaskID) string {
+	return filepath.Join(stateDir, appID, id.String())
+}
+
+// ErrTaskDirLocked is returned when another process (or worker) holds a
+// task's state directory.
+var ErrTaskDirLocked = errors.New("eddy: task state directory is locked by another instance: two instances must not share a state directory; give each its own")
+
+// dirLock is an exclusive flock on <dir>/.lock, released by unlock or by
+// the process's death, so a crashed instance never leaves a stale lock.
+type dirLock struct{ f *os.File }
+
+// lockTaskDir creates dir and locks it, retrying for up to wait while
+// another owner (for example a worker of this process closing the task)
+// still holds it.
+func lockTaskDir(dir string, wait time.Duration) (*dirLock, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("eddy: create task directory: %w", err)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("eddy: open task lock: %w", err)
+	}
+	deadline := time.Now().Add(wait)
+	for {
+		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			return &dirLock{f: f}, nil
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) || time.Now().After(deadline) {
+			f.Close()
+			if errors.Is(err, syscall.EWOULDBLOCK) {
+				return nil, fmt.Errorf("%w (%s)", ErrTaskDirLocked, dir)
+			}
+			return nil, fmt.Errorf("eddy: lock task directory %s: %w", dir, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (l *dirLock) unlock() error {
+	if l == nil || l.f == nil {
+		return nil
+	}
+	err := syscall.Flock(int(l.f.Fd()), syscall.LOCK_UN)
+	if cerr := l.f.Close(); err == nil {
+		err = cerr
+	}
+	l.f = nil
+	return err
+}

@@ -1,0 +1,478 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/eddystream/eddy/changelog"
+	"github.com/eddystream/eddy/internal/task"
+	"github.com/eddystream/eddy/processor"
+	"github.com/eddystream/eddy/rebalance"
+	"github.com/eddystream/eddy/state"
+	"github.com/eddystream/eddy/topology"
+)
+
+// maxPollRecords bounds one poll, and so the time between two chances
+// for a rebalance to proceed (rebalances wait while a batch is processed).
+const maxPollRecords = 10_000
+
+// pollWait bounds how long one poll blocks when no records come, so that
+// commits, wall-clock punctuators and finished restores are handled on
+// time.
+const pollWait = 100 * time.Millisecond
+
+// worker is one group member: a client that consumes and produces, the
+// tasks assigned to it, and its loop.
+//
+// The loop goroutine owns the tasks, with one exception: kgo's rebalance
+// callbacks (assigned, revoked, lost) create and close tasks. The client
+// runs with BlockRebalanceOnPoll, so callbacks run only between the loop's
+// AllowRebalance and its next poll; mu makes that hand-over explicit and
+// race-free.
+type worker struct {
+	e   *Engine
+	idx int
+	log *slog.Logger
+	cl  *kgo.Client
+	bal *rebalance.Balancer
+
+	// prodCtx outlives the run context so that the final commit at
+	// shutdown can still produce.
+	prodCtx    context.Context
+	prodCancel context.CancelFunc
+
+	mu struct {
+		sync.Mutex
+		tasks   map[processor.TaskID]*activeTask
+		fatal   error
+		closing bool
+	}
+
+	restores *restorer
+
+	// produced tracks produce results; promise callbacks run on kgo's
+	// goroutines.
+	produced struct {
+		sync.Mutex
+		err  error
+		next map[changelog.TopicPartition]int64
+	}
+
+	nextCommit  time.Time
+	uncommitted bool
+}
+
+// activeTask is a task owned by a worker, with its resources.
+type activeTask struct {
+	t    *task.Task
+	dir  string
+	lock *dirLock
+	// logged maps each logged store to its changelog partition;
+	// persistent marks those whose data survives on disk.
+	logged     map[string]changelog.TopicPartition
+	persistent map[string]bool
+	// backends are the stores' backends, written by the restore before the
+	// task runs (the task owns and closes them).
+	backends map[string]state.Backend
+	// checkpoint is what the task's checkpoint file says (or will say
+	// after the next write): the changelog offset each persistent store
+	// matches.
+	checkpoint changelog.Checkpoint
+	written    bool // checkpoint is on disk as is
+	running    bool
+	restore    *restoreJob
+}
+
+func newWorker(e *Engine, idx int) (*worker, error) {
+	w := &worker{e: e, idx: idx, log: e.log.With("worker", idx)}
+	w.mu.tasks = map[processor.TaskID]*activeTask{}
+	w.produced.next = map[changelog.TopicPartition]int64{}
+	var subs []rebalance.Subtopology
+	var manual []string
+	for _, st := range e.top.Subtopologies(e.cfg.ApplicationID) {
+		subs = append(subs, rebalance.Subtopology{ID: st.ID, SourceTopics: st.SourceTopics})
+	}
+	for _, it := range e.top.InternalTopics(e.cfg.ApplicationID) {
+		if it.Kind == topology.Changelog {
+			manual = append(manual, it.Name)
+		}
+	}
+	bal, err := rebalance.NewBalancer(rebalance.Config{
+		Subtopologies: subs,
+		ProcessID:     e.procID,
+		WorkerIndex:   idx,
+		WorkerCount:   e.cfg.Workers,
+		OwnedTasks:    w.ownedTasks,
+		Logger:        w.log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	w.bal = bal
+	w.cl, err = kgo.NewClient(e.clientOpts(
+		kgo.ConsumerGroup(e.cfg.ApplicationID),
+		kgo.ConsumeTopics(bal.Layout().SourceTopics()...),
+		kgo.Balancers(bal),
+		kgo.DisableAutoCommit(),
+		kgo.BlockRebalanceOnPoll(),
+		kgo.SessionTimeout(e.cfg.SessionTimeout),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.OnPartitionsAssigned(w.onAssigned),
+		kgo.OnPartitionsRevoked(w.onRevoked),
+		kgo.OnPartitionsLost(w.onLost),
+		kgo.RecordPartitioner(newPartitioner(manual)),
+		kgo.ProducerLinger(5*time.Millisecond),
+		kgo.MaxBufferedRecords(100_000),
+	)...)
+	if err != nil {
+		return nil, fmt.Errorf("eddy: create client: %w", err)
+	}
+	w.restores, err = newRestorer(w)
+	if err != nil {
+		w.cl.Close()
+		return nil, err
+	}
+	return w, nil
+}
+
+// ownedTasks reports the active tasks at a join, for the balancer's
+// stickiness.
+func (w *worker) ownedTasks() []processor.TaskID {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	ids := make([]processor.TaskID, 0, len(w.mu.tasks))
+	for id := range w.mu.tasks {
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+// run is the worker's loop. It returns nil after a clean shutdown.
+func (w *worker) run(ctx context.Context) (err error) {
+	w.prodCtx, w.prodCancel = context.WithCancel(context.Background())
+	defer func() { err = errors.Join(err, w.shutdown(err == nil)) }()
+	w.nextCommit = time.Now().Add(w.e.cfg.CommitInterval)
+	for {
+		pollCtx, cancel := context.WithTimeout(ctx, pollWait)
+		fetches := w.cl.PollRecords(pollCtx, maxPollRecords)
+		cancel()
+		if ctx.Err() != nil || fetches.IsClientClosed() {
+			w.cl.AllowRebalance()
+			return nil
+		}
+		w.mu.Lock()
+		err := w.mu.fatal
+		if err == nil {
+			err = w.step(fetches)
+		}
+		w.mu.Unlock()
+		w.cl.AllowRebalance()
+		if err != nil {
+			return fmt.Errorf("eddy: worker %d: %w", w.idx, err)
+		}
+	}
+}
+
+// step handles one poll's worth of work. w.mu is held.
+func (w *worker) step(fetches kgo.Fetches) error {
+	fetches.EachError(func(topic string, p int32, err error) {
+		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+			return
+		}
+		w.log.Warn("fetch error; the client retries", "topic", topic, "partition", p, "err", err)
+	})
+	if err := w.finishRestores(); err != nil {
+		return err
+	}
+	fetches.EachPartition(func(p kgo.FetchTopicPartition) {
+		if len(p.Records) == 0 {
+			return
+		}
+		id, ok := w.bal.Layout().TaskOf(p.Topic, p.Partition)
+		if at := w.mu.tasks[id]; ok && at != nil {
+			at.t.Add(p.Records)
+		}
+	})
+	now := time.Now()
+	for _, id := range w.sortedTasks() {
+		at := w.mu.tasks[id]
+		if !at.running {
+			continue
+		}
+		if at.t.Buffered() > 0 {
+			_, err := at.t.Process(at.t.Buffered())
+			w.uncommitted = true
+			if err != nil {
+				return err
+			}
+		}
+		if err := at.t.Punctuate(now); err != nil {
+			return err
+		}
+	}
+	if !now.Before(w.nextCommit) {
+		w.nextCommit = now.Add(w.e.cfg.CommitInterval)
+		if w.uncommitted {
+			if err := w.commit(w.prodCtx, w.runningTasks(nil)); err != nil {
+				return err
+			}
+			w.uncommitted = false
+		}
+	}
+	return nil
+}
+
+func (w *worker) sortedTasks() []processor.TaskID {
+	ids := make([]processor.TaskID, 0, len(w.mu.tasks))
+	for id := range w.mu.tasks {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i].Less(ids[j]) })
+	return ids
+}
+
+// runningTasks returns the running tasks among ids (all when ids is nil).
+func (w *worker) runningTasks(ids []processor.TaskID) []*activeTask {
+	if ids == nil {
+		ids = w.sortedTasks()
+	}
+	var out []*activeTask
+	for _, id := range ids {
+		if at := w.mu.tasks[id]; at != nil && at.running {
+			out = append(out, at)
+		}
+	}
+	return out
+}
+
+// output is every task's Output: it hands records to the producer.
+func (w *worker) output(r *kgo.Record) {
+	w.uncommitted = true
+	w.cl.Produce(w.prodCtx, r, w.onProduced)
+}
+
+func (w *worker) onProduced(r *kgo.Record, err error) {
+	w.produced.Lock()
+	defer w.produced.Unlock()
+	if err != nil {
+		if w.produced.err == nil {
+			w.produced.err = fmt.Errorf("produce to %s: %w (check that the topic exists and the client may write to it)", r.Topic, err)
+		}
+		return
+	}
+	tp := changelog.TopicPartition{Topic: r.Topic, Partition: r.Partition}
+	if next := r.Offset + 1; next > w.produced.next[tp] {
+		w.produced.next[tp] = next
+	}
+}
+
+// commit makes the work of tasks durable, in at-least-once order: changelog
+// records and outputs flushed, then input offsets committed, then the
+// overlays applied and checkpoints written.
+func (w *worker) commit(ctx context.Context, tasks []*activeTask) error {
+	if len(tasks) == 0 {
+		return nil
+	}
+	start := time.Now()
+	for _, at := range tasks {
+		at.t.FlushChangelog(start)
+	}
+	if err := w.cl.Flush(ctx); err != nil {
+		return fmt.Errorf("flush the producer: %w", err)
+	}
+	w.produced.Lock()
+	perr := w.produced.err
+	w.produced.Unlock()
+	if perr != nil {
+		return perr
+	}
+	offsets := map[string]map[int32]kgo.EpochOffset{}
+	for _, at := range tasks {
+		for tp, o := range at.t.Offsets() {
+			if offsets[tp.Topic] == nil {
+				offsets[tp.Topic] = map[int32]kgo.EpochOffset{}
+			}
+			offsets[tp.Topic][tp.Partition] = kgo.EpochOffset{Epoch: -1, Offset: o}
+		}
+	}
+	if len(offsets) > 0 {
+		if err := w.commitOffsets(ctx, offsets); err != nil {
+			// The outputs and changelog records are durable; only the
+			// offsets are not, so the records since the last commit will be
+			// processed again by whoever owns them next: at-least-once.
+			w.log.Warn("offset commit failed; records since the last commit will be processed again", "err", err)
+		}
+	}
+	for _, at := range tasks {
+		if err := at.t.CommitStores(); err != nil {
+			return err
+		}
+		w.advanceCheckpoint(at)
+		if err := w.writeCheckpoint(at); err != nil {
+			return err
+		}
+	}
+	w.log.Debug("committed", "tasks", len(tasks), "took", time.Since(start))
+	return nil
+}
+
+func (w *worker) commitOffsets(ctx context.Context, offsets map[string]map[int32]kgo.EpochOffset) error {
+	var out error
+	w.cl.CommitOffsetsSync(ctx, offsets, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+		if err != nil {
+			out = err
+			return
+		}
+		for _, t := range resp.Topics {
+			for _, p := range t.Partitions {
+				if err := kerr.ErrorForCode(p.ErrorCode); err != nil && out == nil {
+					out = fmt.Errorf("%s-%d: %w", t.Topic, p.Partition, err)
+				}
+			}
+		}
+	})
+	return out
+}
+
+// advanceCheckpoint moves a task's checkpoint to the changelog offsets
+// produced so far.
+func (w *worker) advanceCheckpoint(at *activeTask) {
+	w.produced.Lock()
+	defer w.produced.Unlock()
+	for store, tp := range at.logged {
+		if !at.persistent[store] {
+			continue
+		}
+		if next, ok := w.produced.next[tp]; ok && next != at.checkpoint[tp] {
+			at.checkpoint[tp] = next
+			at.written = false
+		}
+	}
+}
+
+// partitionsByTask groups partitions into the tasks they belong to.
+func (w *worker) partitionsByTask(ps map[string][]int32) []processor.TaskID {
+	return w.bal.Layout().TasksOf(ps)
+}
+
+// onAssigned creates the newly assigned tasks and starts restoring them.
+func (w *worker) onAssigned(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.mu.closing || w.mu.fatal != nil {
+		return
+	}
+	var fresh []processor.TaskID
+	for _, id := range w.partitionsByTask(assigned) {
+		if _, ok := w.mu.tasks[id]; ok {
+			continue
+		}
+		at, err := w.openTask(id)
+		if err != nil {
+			w.mu.fatal = err
+			return
+		}
+		w.mu.tasks[id] = at
+		fresh = append(fresh, id)
+	}
+	if len(fresh) > 0 {
+		w.log.Info("tasks assigned", "tasks", fmt.Sprint(fresh))
+		w.cl.PauseFetchPartitions(w.bal.Layout().Partitions(fresh))
+		for _, id := range fresh {
+			w.restores.start(w.mu.tasks[id])
+		}
+	}
+}
+
+// onRevoked commits and closes the tasks that lose partitions.
+func (w *worker) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[string][]int32) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	ids := w.partitionsByTask(revoked)
+	if len(ids) == 0 || w.mu.closing {
+		return
+	}
+	w.log.Info("tasks revoked", "tasks", fmt.Sprint(ids))
+	if w.mu.fatal == nil {
+		if err := w.commit(w.prodCtx, w.runningTasks(ids)); err != nil {
+			w.mu.fatal = err
+		}
+	}
+	w.closeTasks(ids, w.mu.fatal == nil)
+}
+
+// onLost closes the tasks whose partitions were lost (the session
+// expired): another member may own them already, so nothing is committed.
+func (w *worker) onLost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	ids := w.partitionsByTask(lost)
+	if len(ids) == 0 {
+		return
+	}
+	w.log.Warn("tasks lost (session expired?); closing them without commit", "tasks", fmt.Sprint(ids))
+	w.closeTasks(ids, false)
+}
+
+// closeTasks closes tasks. clean means their work was committed: their
+// checkpoints are then written. Otherwise uncommitted store writes are
+// discarded and the checkpoint is left as it was, valid for the
+// committed state.
+func (w *worker) closeTasks(ids []processor.TaskID, clean bool) {
+	for _, id := range ids {
+		at := w.mu.tasks[id]
+		if at == nil {
+			continue
+		}
+		delete(w.mu.tasks, id)
+		w.restores.cancel(at)
+		if !clean {
+			at.t.AbortStores()
+		} else if at.running {
+			if err := w.writeCheckpoint(at); err != nil {
+				w.log.Warn("write checkpoint at close", "task", id, "err", err)
+			}
+		}
+		if n := at.t.DropBuffered(); n > 0 {
+			w.log.Debug("dropped buffered records of a closed task", "task", id, "records", n)
+		}
+		if err := at.t.Close(); err != nil {
+			w.log.Warn("close task", "task", id, "err", err)
+		}
+		if err := at.lock.unlock(); err != nil {
+			w.log.Warn("unlock task directory", "task", id, "err", err)
+		}
+	}
+}
+
+// shutdown commits (when clean) and closes every task, then closes the
+// client, which leaves the group at once.
+func (w *worker) shutdown(clean bool) error {
+	w.mu.Lock()
+	w.mu.closing = true
+	var err error
+	if clean && w.mu.fatal == nil {
+		ctx, cancel := context.WithTimeout(w.prodCtx, 30*time.Second)
+		err = w.commit(ctx, w.runningTasks(nil))
+		cancel()
+		if err != nil {
+			err = fmt.Errorf("eddy: worker %d: final commit: %w", w.idx, err)
+		}
+	}
+	w.closeTasks(w.sortedTasks(), clean && err == nil && w.mu.fatal == nil)
+	w.mu.Unlock()
+	w.restores.close()
+	w.cl.AllowRebalance()
+	w.cl.Close()
+	w.prodCancel()
+	return err
+}

@@ -1,0 +1,178 @@
+package eddy
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Option configures an App. Options are validated together by New.
+type Option func(*config)
+
+// Guarantee is a processing guarantee.
+type Guarantee int
+
+const (
+	// AtLeastOnce commits input offsets only after the outputs and state
+	// changes they caused are durable in Kafka: after a failure, records
+	// since the last commit are processed again. Kafka Streams:
+	// processing.guarantee=at_least_once.
+	AtLeastOnce Guarantee = iota
+)
+
+func (g Guarantee) String() string {
+	if g == AtLeastOnce {
+		return "at-least-once"
+	}
+	return fmt.Sprintf("Guarantee(%d)", int(g))
+}
+
+// DeserializationHandling says what to do with an input record that does
+// not deserialize.
+type DeserializationHandling int
+
+const (
+	// FailOnDeserializationError stops the application with an error that
+	// names the topic, partition and offset of the record. Kafka Streams:
+	// LogAndFailExceptionHandler.
+	FailOnDeserializationError DeserializationHandling = iota
+	// SkipOnDeserializationError logs the record's position and the error,
+	// counts it, and goes on. Kafka Streams: LogAndContinueExceptionHandler.
+	SkipOnDeserializationError
+)
+
+type config struct {
+	appID          string
+	brokers        []string
+	stateDir       string
+	commitInterval time.Duration
+	guarantee      Guarantee
+	workers        int
+	kafkaOpts      []kgo.Opt
+	logger         *slog.Logger
+	deser          DeserializationHandling
+	replication    int16
+	sessionTimeout time.Duration
+}
+
+// ApplicationID sets the application id: the consumer group id and the
+// prefix of every internal topic. Required. Kafka Streams: application.id.
+func ApplicationID(id string) Option { return func(c *config) { c.appID = id } }
+
+// Brokers sets the bootstrap brokers (default "localhost:9092"). Kafka
+// Streams: bootstrap.servers.
+func Brokers(addrs ...string) Option { return func(c *config) { c.brokers = addrs } }
+
+// StateDir sets the directory under which tasks keep their stores and
+// checkpoints, as <dir>/<application-id>/<task-id> (default
+// $TMPDIR/eddy). Kafka Streams: state.dir.
+func StateDir(dir string) Option { return func(c *config) { c.stateDir = dir } }
+
+// CommitInterval sets how often tasks commit (default 30s under
+// at-least-once, as Kafka Streams). Kafka Streams: commit.interval.ms.
+func CommitInterval(d time.Duration) Option { return func(c *config) { c.commitInterval = d } }
+
+// ProcessingGuarantee sets the processing guarantee (default
+// AtLeastOnce). Kafka Streams: processing.guarantee.
+func ProcessingGuarantee(g Guarantee) Option { return func(c *config) { c.guarantee = g } }
+
+// Workers sets the number of group members (each with its own goroutine
+// and Kafka clients) this instance runs (default 1). Tasks are balanced
+// across instances and then across workers. Kafka Streams:
+// num.stream.threads.
+func Workers(n int) Option { return func(c *config) { c.workers = n } }
+
+// KafkaOptions passes options to every franz-go client eddy creates, after
+// eddy's own, so they can override them: TLS (kgo.DialTLSConfig), SASL
+// (kgo.SASL), client id, timeouts. Options that would change eddy's
+// semantics (consumer group, balancers, partitioner, offsets, isolation)
+// must not be passed.
+func KafkaOptions(opts ...kgo.Opt) Option {
+	return func(c *config) { c.kafkaOpts = append(c.kafkaOpts, opts...) }
+}
+
+// Logger sets the logger (default slog.Default()).
+func Logger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
+
+// OnDeserializationError sets the handling of input records that do not
+// deserialize (default FailOnDeserializationError). Kafka Streams:
+// default.deserialization.exception.handler.
+func OnDeserializationError(h DeserializationHandling) Option {
+	return func(c *config) { c.deser = h }
+}
+
+// ReplicationFactor sets the replication factor of the internal topics
+// eddy creates (default -1: the broker's default.replication.factor).
+// Kafka Streams: replication.factor.
+func ReplicationFactor(n int16) Option { return func(c *config) { c.replication = n } }
+
+// SessionTimeout sets the consumer group session timeout: how long the
+// group waits for a silent member before moving its tasks (default 45s, as
+// Kafka's clients). Kafka Streams: session.timeout.ms (consumer config).
+func SessionTimeout(d time.Duration) Option { return func(c *config) { c.sessionTimeout = d } }
+
+// ErrInvalidConfig is matched (errors.Is) by every error New returns for
+// a bad option.
+var ErrInvalidConfig = errors.New("eddy: invalid configuration")
+
+func newConfig(opts []Option) (config, error) {
+	c := config{
+		brokers:        []string{"localhost:9092"},
+		stateDir:       filepath.Join(os.TempDir(), "eddy"),
+		workers:        1,
+		replication:    -1,
+		sessionTimeout: 45 * time.Second,
+	}
+	for _, o := range opts {
+		o(&c)
+	}
+	if c.logger == nil {
+		c.logger = slog.Default()
+	}
+	var errs []error
+	bad := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%w: "+format, append([]any{ErrInvalidConfig}, args...)...))
+	}
+	if c.appID == "" {
+		bad("ApplicationID is required: it names the consumer group and the internal topics")
+	}
+	for _, r := range c.appID {
+		if !(r == '.' || r == '_' || r == '-' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+			bad("ApplicationID %q may contain only ASCII letters, digits, '.', '_' and '-', as it prefixes topic names", c.appID)
+			break
+		}
+	}
+	if len(c.brokers) == 0 {
+		bad("Brokers needs at least one address")
+	}
+	if c.stateDir == "" {
+		bad("StateDir must not be empty")
+	}
+	if c.guarantee != AtLeastOnce {
+		bad("unknown ProcessingGuarantee %v", c.guarantee)
+	}
+	if c.commitInterval == 0 {
+		c.commitInterval = 30 * time.Second
+	}
+	if c.commitInterval < 0 {
+		bad("CommitInterval must be positive, got %v", c.commitInterval)
+	}
+	if c.workers < 1 {
+		bad("Workers must be at least 1, got %d", c.workers)
+	}
+	if c.deser != FailOnDeserializationError && c.deser != SkipOnDeserializationError {
+		bad("unknown deserialization handling %d", c.deser)
+	}
+	if c.replication == 0 || c.replication < -1 {
+		bad("ReplicationFactor must be -1 (broker default) or positive, got %d", c.replication)
+	}
+	if c.sessionTimeout <= 0 {
+		bad("SessionTimeout must be positive, got %v", c.sessionTimeout)
+	}
+	return c, errors.Join(errs...)
+}
