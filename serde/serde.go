@@ -14,9 +14,10 @@ import (
 // Serde converts values of type T to and from bytes. Implementations must be
 // safe for concurrent use: one Serde value serves every task of a topology.
 //
-// Deserialize must not keep a reference to data after it returns; the engine
-// may reuse the buffer. A nil data slice is a Kafka null (a tombstone in a
-// changelog); stores and tables handle tombstones before calling Deserialize.
+// Deserialize may keep data: eddy never reuses the buffers it passes (a
+// fetched record's key and value belong to that record alone). A nil data
+// slice is a Kafka null (a tombstone in a changelog); stores and tables
+// handle tombstones before calling Deserialize.
 type Serde[T any] interface {
 	Serialize(topic string, v T) ([]byte, error)
 	Deserialize(topic string, data []byte) (T, error)
@@ -52,17 +53,13 @@ func (stringSerde) Deserialize(_ string, b []byte) (string, error) {
 
 type bytesSerde struct{}
 
-// Bytes returns the identity serde. Deserialize copies its input, so the
-// result may be kept.
+// Bytes returns the identity serde: no copy either way. The slices
+// belong to the record; a processor that changes one in place must copy
+// it first.
 func Bytes() Serde[[]byte] { return bytesSerde{} }
 
-func (bytesSerde) Serialize(_ string, v []byte) ([]byte, error) { return v, nil }
-func (bytesSerde) Deserialize(_ string, b []byte) ([]byte, error) {
-	if b == nil {
-		return nil, nil
-	}
-	return append([]byte(nil), b...), nil
-}
+func (bytesSerde) Serialize(_ string, v []byte) ([]byte, error)   { return v, nil }
+func (bytesSerde) Deserialize(_ string, b []byte) ([]byte, error) { return b, nil }
 
 type int64Serde struct{}
 

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -32,6 +33,7 @@ type benchConfig struct {
 	partitions int
 	rounds     int
 	json       bool
+	workloads  string
 	out        io.Writer
 }
 
@@ -59,6 +61,8 @@ func bench(ctx context.Context, args []string) error {
 	fs.IntVar(&c.partitions, "partitions", 6, "partitions of the input topic")
 	fs.IntVar(&c.rounds, "rounds", 3, "rounds; each workload runs once per round, interleaved, and the median is reported")
 	fs.BoolVar(&c.json, "json", false, "print one JSON object per workload")
+	fs.StringVar(&c.workloads, "workloads", "", "comma-separated workloads to run (default all: raw-pipe, eddy-stateless-pipe, eddy-wordcount); ratios need raw-pipe")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	fs.Usage = func() {
 		fs.Output().Write([]byte(`usage: eddy bench [flags]
 
@@ -77,6 +81,17 @@ acknowledged by the broker.
 		return errors.New("bench: -records, -key-size, -partitions and -rounds must be positive and -value-size at least 8")
 	}
 	c.out = os.Stdout
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	broker := "external"
 	if *brokers == "" {
 		cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
@@ -128,6 +143,13 @@ func runBench(ctx context.Context, c benchConfig, broker string) error {
 			return eddyWordCount(ctx, c, input, output, id, words)
 		}},
 	}
+	if c.workloads != "" {
+		keep := strings.Split(c.workloads, ",")
+		wls = slices.DeleteFunc(wls, func(w *workload) bool { return !slices.Contains(keep, w.name) })
+		if len(wls) == 0 {
+			return fmt.Errorf("bench: no workload matches -workloads %q", c.workloads)
+		}
+	}
 	for round := 0; round < c.rounds; round++ {
 		for i, w := range wls {
 			id := fmt.Sprintf("%s-%d-%d", run, round, i)
@@ -153,8 +175,10 @@ func runBench(ctx context.Context, c benchConfig, broker string) error {
 		if !w.eddy {
 			rawRate = r.RecordsPerSec
 		} else {
-			ratio := r.RecordsPerSec / rawRate
-			r.RatioVsRaw = &ratio
+			if rawRate > 0 {
+				ratio := r.RecordsPerSec / rawRate
+				r.RatioVsRaw = &ratio
+			}
 			r.Guarantee = eddy.AtLeastOnce.String()
 			r.CommitIntervalMS = benchCommitInterval.Milliseconds()
 		}

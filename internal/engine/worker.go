@@ -67,6 +67,10 @@ type worker struct {
 		next map[changelog.TopicPartition]int64
 	}
 
+	// changelogs is the set of changelog topics, whose records go to a
+	// fixed partition and whose offsets checkpoints record.
+	changelogs map[string]bool
+
 	nextCommit  time.Time
 	uncommitted bool
 }
@@ -96,6 +100,7 @@ func newWorker(e *Engine, idx int) (*worker, error) {
 	w := &worker{e: e, idx: idx, log: e.log.With("worker", idx)}
 	w.mu.tasks = map[processor.TaskID]*activeTask{}
 	w.produced.next = map[changelog.TopicPartition]int64{}
+	w.changelogs = map[string]bool{}
 	var subs []rebalance.Subtopology
 	var manual []string
 	for _, st := range e.top.Subtopologies(e.cfg.ApplicationID) {
@@ -104,6 +109,7 @@ func newWorker(e *Engine, idx int) (*worker, error) {
 	for _, it := range e.top.InternalTopics(e.cfg.ApplicationID) {
 		if it.Kind == topology.Changelog {
 			manual = append(manual, it.Name)
+			w.changelogs[it.Name] = true
 		}
 	}
 	bal, err := rebalance.NewBalancer(rebalance.Config{
@@ -254,21 +260,39 @@ func (w *worker) runningTasks(ids []processor.TaskID) []*activeTask {
 	return out
 }
 
-// output is every task's Output: it hands records to the producer.
+// output is every task's Output: it hands records to the producer. Only
+// changelog records need their offsets (for checkpoints); the promise of
+// the others takes no lock unless the record failed.
 func (w *worker) output(r *kgo.Record) {
 	w.uncommitted = true
+	if w.changelogs[r.Topic] {
+		w.cl.Produce(w.prodCtx, r, w.onChangelogProduced)
+		return
+	}
 	w.cl.Produce(w.prodCtx, r, w.onProduced)
 }
 
 func (w *worker) onProduced(r *kgo.Record, err error) {
+	if err != nil {
+		w.produceFailed(r, err)
+	}
+}
+
+func (w *worker) produceFailed(r *kgo.Record, err error) {
 	w.produced.Lock()
 	defer w.produced.Unlock()
+	if w.produced.err == nil {
+		w.produced.err = fmt.Errorf("produce to %s: %w (check that the topic exists and the client may write to it)", r.Topic, err)
+	}
+}
+
+func (w *worker) onChangelogProduced(r *kgo.Record, err error) {
 	if err != nil {
-		if w.produced.err == nil {
-			w.produced.err = fmt.Errorf("produce to %s: %w (check that the topic exists and the client may write to it)", r.Topic, err)
-		}
+		w.produceFailed(r, err)
 		return
 	}
+	w.produced.Lock()
+	defer w.produced.Unlock()
 	tp := changelog.TopicPartition{Topic: r.Topic, Partition: r.Partition}
 	if next := r.Offset + 1; next > w.produced.next[tp] {
 		w.produced.next[tp] = next
