@@ -147,8 +147,8 @@ func TestStatelessOperations(t *testing.T) {
 	}
 	defer d.Close()
 	in := eddytest.NewInputTopic(d, "in", serde.String(), serde.Int64())
-	for k, v := range map[string]int64{"a": 500, "b": 5, "c": 50, "d": -1} {
-		if err := in.Pipe(k, v); err != nil {
+	for _, kv := range []topology.KeyValue[string, int64]{{"a", 500}, {"b", 5}, {"c", 50}, {"d", -1}} {
+		if err := in.Pipe(kv.Key, kv.Value); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -180,7 +180,7 @@ func TestStatelessOperations(t *testing.T) {
 	}
 	high, _ := eddytest.NewOutputTopic(d, "map-high", serde.Int64(), serde.String()).ReadKeyValues()
 	low, _ := eddytest.NewOutputTopic(d, "map-low", serde.Int64(), serde.String()).ReadKeyValues()
-	if len(high) != 2 || len(low) != 2 || low[1] != topology.KV(int64(-2), "d") {
+	if len(high) != 2 || len(low) != 2 || high[0] != topology.KV(int64(1000), "a") || low[1] != topology.KV(int64(-2), "d") {
 		t.Errorf("map-high = %v, map-low = %v", high, low)
 	}
 }

@@ -86,11 +86,12 @@ func (w *worker) openTask(id processor.TaskID) (*activeTask, error) {
 	at.written = len(at.checkpoint) > 0
 	at.backends = backends
 	at.t, err = task.New(task.Config{
-		ID:            id,
-		ApplicationID: w.e.cfg.ApplicationID,
-		Spec:          spec,
-		Backends:      backends,
-		Output:        w.output,
+		ID:              id,
+		ApplicationID:   w.e.cfg.ApplicationID,
+		Spec:            spec,
+		Backends:        backends,
+		Output:          w.output,
+		ChangelogOutput: w.changelogOutput,
 		OnDeserializationError: func(_ *kgo.Record, err error) error {
 			if !w.e.cfg.SkipBadRecords {
 				return err

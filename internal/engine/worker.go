@@ -67,10 +67,6 @@ type worker struct {
 		next map[changelog.TopicPartition]int64
 	}
 
-	// changelogs is the set of changelog topics, whose records go to a
-	// fixed partition and whose offsets checkpoints record.
-	changelogs map[string]bool
-
 	nextCommit  time.Time
 	uncommitted bool
 }
@@ -100,7 +96,6 @@ func newWorker(e *Engine, idx int) (*worker, error) {
 	w := &worker{e: e, idx: idx, log: e.log.With("worker", idx)}
 	w.mu.tasks = map[processor.TaskID]*activeTask{}
 	w.produced.next = map[changelog.TopicPartition]int64{}
-	w.changelogs = map[string]bool{}
 	var subs []rebalance.Subtopology
 	var manual []string
 	for _, st := range e.top.Subtopologies(e.cfg.ApplicationID) {
@@ -109,7 +104,6 @@ func newWorker(e *Engine, idx int) (*worker, error) {
 	for _, it := range e.top.InternalTopics(e.cfg.ApplicationID) {
 		if it.Kind == topology.Changelog {
 			manual = append(manual, it.Name)
-			w.changelogs[it.Name] = true
 		}
 	}
 	bal, err := rebalance.NewBalancer(rebalance.Config{
@@ -260,16 +254,18 @@ func (w *worker) runningTasks(ids []processor.TaskID) []*activeTask {
 	return out
 }
 
-// output is every task's Output: it hands records to the producer. Only
-// changelog records need their offsets (for checkpoints); the promise of
-// the others takes no lock unless the record failed.
+// output is every task's Output: it hands sink records to the producer.
+// Their promise takes no lock unless the record failed.
 func (w *worker) output(r *kgo.Record) {
 	w.uncommitted = true
-	if w.changelogs[r.Topic] {
-		w.cl.Produce(w.prodCtx, r, w.onChangelogProduced)
-		return
-	}
 	w.cl.Produce(w.prodCtx, r, w.onProduced)
+}
+
+// changelogOutput hands changelog records to the producer; their offsets
+// go into checkpoints.
+func (w *worker) changelogOutput(r *kgo.Record) {
+	w.uncommitted = true
+	w.cl.Produce(w.prodCtx, r, w.onChangelogProduced)
 }
 
 func (w *worker) onProduced(r *kgo.Record, err error) {

@@ -45,7 +45,7 @@ func (t *Task) FlushChangelog(ts time.Time) int {
 			if !w.Delete {
 				rec.Value = w.Value
 			}
-			t.cfg.Output(rec)
+			t.cfg.ChangelogOutput(rec)
 			n++
 		}
 	}

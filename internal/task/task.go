@@ -3,7 +3,6 @@ package task
 import (
 	"errors"
 	"fmt"
-	"sort"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -20,10 +19,12 @@ type Config struct {
 	// Backends holds one restored backend per store of the Spec, by store
 	// name. The Task owns them from New on and closes them in Close.
 	Backends map[string]state.Backend
-	// Output receives every record the task produces: sink records (with
-	// Partition unset: the producer partitions them by key) and changelog
-	// records (with Partition set to the task's partition).
+	// Output receives the records sinks produce, with Partition unset: the
+	// producer partitions them by key.
 	Output func(*kgo.Record)
+	// ChangelogOutput receives changelog records, with Partition set to the
+	// task's partition. Nil means Output.
+	ChangelogOutput func(*kgo.Record)
 	// OnDeserializationError decides what happens to an input record that
 	// does not deserialize. Returning nil skips the record; returning an
 	// error fails the task. Nil means fail.
@@ -46,11 +47,10 @@ type Task struct {
 	nodes   []node
 	inited  bool
 
+	// queues holds one queue per input partition; a queue also remembers
+	// the offset after its last processed record, which is what to commit.
 	queues   map[TopicPartition]*queue
 	buffered int
-	// next holds, per input partition, the offset after the last record
-	// processed: what to commit.
-	next map[TopicPartition]int64
 
 	streamTime int64 // unix ms; -1 until the first record
 	origin     processor.Origin
@@ -82,7 +82,6 @@ func New(cfg Config) (*Task, error) {
 		stores:     make(map[string]*storeRuntime, len(cfg.Spec.Stores)),
 		sources:    make(map[string]source),
 		queues:     make(map[TopicPartition]*queue),
-		next:       make(map[TopicPartition]int64),
 		streamTime: -1,
 	}
 	for _, spec := range cfg.Spec.Stores {
@@ -92,6 +91,9 @@ func New(cfg Config) (*Task, error) {
 		}
 		t.stores[spec.Name] = newStoreRuntime(spec, b)
 		t.order = append(t.order, spec.Name)
+	}
+	if t.cfg.ChangelogOutput == nil {
+		t.cfg.ChangelogOutput = cfg.Output
 	}
 	if err := cfg.Spec.Build(t); err != nil {
 		t.closeBackends()
@@ -125,16 +127,23 @@ func (t *Task) AddNode(n node) { t.nodes = append(t.nodes, n) }
 
 // Add queues input records of one partition, in offset order.
 func (t *Task) Add(recs []*kgo.Record) {
+	var q *queue
 	for _, r := range recs {
-		tp := TopicPartition{r.Topic, r.Partition}
-		q := t.queues[tp]
-		if q == nil {
-			q = &queue{}
-			t.queues[tp] = q
+		if q == nil || q.tp.Topic != r.Topic || q.tp.Partition != r.Partition {
+			q = t.queue(TopicPartition{r.Topic, r.Partition})
 		}
 		q.push(r)
 		t.buffered++
 	}
+}
+
+func (t *Task) queue(tp TopicPartition) *queue {
+	q := t.queues[tp]
+	if q == nil {
+		q = &queue{tp: tp, next: -1, src: t.sources[tp.Topic]}
+		t.queues[tp] = q
+	}
+	return q
 }
 
 // Buffered is the number of queued records not yet processed.
@@ -156,7 +165,7 @@ func (t *Task) Process(max int) (int, error) {
 		rec := q.pop()
 		t.buffered--
 		n++
-		if err := t.processOne(rec); err != nil {
+		if err := t.processOne(q, rec); err != nil {
 			return n, err
 		}
 	}
@@ -176,13 +185,12 @@ func (t *Task) nextQueue() *queue {
 	return best
 }
 
-func (t *Task) processOne(rec *kgo.Record) error {
-	src, ok := t.sources[rec.Topic]
-	if !ok {
+func (t *Task) processOne(q *queue, rec *kgo.Record) error {
+	src := q.src
+	if src == nil {
 		return fmt.Errorf("task %s: record from topic %q, which the sub-topology does not read", t.cfg.ID, rec.Topic)
 	}
-	tp := TopicPartition{rec.Topic, rec.Partition}
-	t.next[tp] = rec.Offset + 1
+	q.next = rec.Offset + 1
 	ts := rec.Timestamp.UnixMilli()
 	if ts > t.streamTime {
 		t.streamTime = ts
@@ -266,9 +274,11 @@ func (t *Task) punctuate(typ processor.PunctuationType, now time.Time) error {
 // Offsets returns, for each input partition the task has processed a
 // record of, the next offset to consume: what the driver commits.
 func (t *Task) Offsets() map[TopicPartition]int64 {
-	out := make(map[TopicPartition]int64, len(t.next))
-	for tp, o := range t.next {
-		out[tp] = o
+	out := make(map[TopicPartition]int64, len(t.queues))
+	for tp, q := range t.queues {
+		if q.next >= 0 {
+			out[tp] = q.next
+		}
 	}
 	return out
 }
@@ -277,7 +287,10 @@ func (t *Task) Offsets() map[TopicPartition]int64 {
 // partition being revoked) and returns how many there were.
 func (t *Task) DropBuffered() int {
 	n := t.buffered
-	t.queues = make(map[TopicPartition]*queue)
+	for _, q := range t.queues {
+		clear(q.recs)
+		q.recs, q.pos = q.recs[:0], 0
+	}
 	t.buffered = 0
 	return n
 }
@@ -318,8 +331,12 @@ func (t *Task) closeBackends() error {
 	return first
 }
 
-// queue is a FIFO of one partition's records.
+// queue is a FIFO of one input partition's records, with the source that
+// reads them and the offset after the last one processed (-1: none yet).
 type queue struct {
+	tp   TopicPartition
+	src  source
+	next int64
 	recs []*kgo.Record
 	pos  int
 }
@@ -349,18 +366,3 @@ type punctuation struct {
 }
 
 func (p *punctuation) Cancel() { p.cancelled = true }
-
-// sortedTopicPartitions returns the keys of m in a stable order.
-func sortedTopicPartitions[V any](m map[TopicPartition]V) []TopicPartition {
-	out := make([]TopicPartition, 0, len(m))
-	for tp := range m {
-		out = append(out, tp)
-	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Topic != out[j].Topic {
-			return out[i].Topic < out[j].Topic
-		}
-		return out[i].Partition < out[j].Partition
-	})
-	return out
-}
