@@ -34,6 +34,7 @@ type benchConfig struct {
 	rounds     int
 	json       bool
 	workloads  string
+	verbose    bool
 	out        io.Writer
 }
 
@@ -63,6 +64,7 @@ func bench(ctx context.Context, args []string) error {
 	fs.BoolVar(&c.json, "json", false, "print one JSON object per workload")
 	fs.StringVar(&c.workloads, "workloads", "", "comma-separated workloads to run (default all: raw-pipe, eddy-stateless-pipe, eddy-wordcount); ratios need raw-pipe")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	fs.BoolVar(&c.verbose, "v", false, "log what the eddy workloads do (debug level) to stderr")
 	fs.Usage = func() {
 		fs.Output().Write([]byte(`usage: eddy bench [flags]
 
@@ -307,7 +309,7 @@ func runEddy(ctx context.Context, c benchConfig, top *topology.Topology, id, out
 	}
 	defer os.RemoveAll(dir)
 	app, err := eddy.New(top, eddy.ApplicationID(id), eddy.Brokers(c.brokers...), eddy.StateDir(dir),
-		eddy.CommitInterval(benchCommitInterval), eddy.Logger(slog.New(slog.DiscardHandler)),
+		eddy.CommitInterval(benchCommitInterval), eddy.Logger(benchLogger(c.verbose)),
 		eddy.KafkaOptions(kgo.RebalanceTimeout(5*time.Second)))
 	if err != nil {
 		return err
@@ -386,4 +388,11 @@ func eddyWordCount(ctx context.Context, c benchConfig, input, output, id string,
 		return err
 	}
 	return runEddy(ctx, c, top, id, output, want)
+}
+
+func benchLogger(verbose bool) *slog.Logger {
+	if !verbose {
+		return slog.New(slog.DiscardHandler)
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }

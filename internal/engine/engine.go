@@ -66,9 +66,16 @@ func New(top *topology.Topology, cfg Config) *Engine {
 // Skipped is the number of input records the skip handler dropped.
 func (e *Engine) Skipped() int64 { return e.skipped.Load() }
 
+// metadataMinAge lowers kgo's floor between metadata refreshes (5 s by
+// default). A task produces to several topics for the first time at start
+// (repartition, changelog, outputs); with the default, a first produce
+// soon after another refresh can wait out the floor. eddy bench's word
+// count over 1,000 records: median 3.7 s with the default, 1.1 s with this.
+const metadataMinAge = 500 * time.Millisecond
+
 // clientOpts are the options every client of the engine starts from.
 func (e *Engine) clientOpts(extra ...kgo.Opt) []kgo.Opt {
-	opts := []kgo.Opt{kgo.SeedBrokers(e.cfg.Brokers...)}
+	opts := []kgo.Opt{kgo.SeedBrokers(e.cfg.Brokers...), kgo.MetadataMinAge(metadataMinAge)}
 	opts = append(opts, extra...)
 	return append(opts, e.cfg.KafkaOptions...)
 }

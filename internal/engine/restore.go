@@ -26,6 +26,11 @@ type restorer struct {
 	ctx  context.Context
 	stop context.CancelFunc
 	wg   sync.WaitGroup
+	// done receives a token when a restore finishes, so that a poll
+	// waiting for records of paused partitions ends early.
+	done chan struct{}
+	// running counts restores in flight; it is touched by the loop only.
+	running int
 }
 
 // restoreJob is the restoration of one task's logged stores.
@@ -48,7 +53,7 @@ func newRestorer(w *worker) (*restorer, error) {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &restorer{w: w, cl: cl, r: r, ctx: ctx, stop: cancel}, nil
+	return &restorer{w: w, cl: cl, r: r, ctx: ctx, stop: cancel, done: make(chan struct{}, 1)}, nil
 }
 
 // start begins restoring at's logged stores.
@@ -64,14 +69,42 @@ func (rs *restorer) start(at *activeTask) {
 	ctx, cancel := context.WithCancel(rs.ctx)
 	job := &restoreJob{cancel: cancel, done: make(chan struct{}), started: time.Now()}
 	at.restore = job
+	rs.running++
 	rs.wg.Add(1)
 	go func() {
 		defer rs.wg.Done()
-		defer close(job.done)
 		defer cancel()
 		results, errs := rs.r.RestoreAll(ctx, jobs)
 		job.results, job.err = results, errors.Join(errs...)
+		close(job.done)
+		select {
+		case rs.done <- struct{}{}:
+		default: // a wake-up is pending already
+		}
 	}()
+}
+
+// wakeOnDone arranges for wake to be called when a restore finishes, while
+// restores are in flight; the returned function stops that and waits for
+// the helper goroutine.
+func (rs *restorer) wakeOnDone(wake func()) (stop func()) {
+	if rs.running == 0 {
+		return func() {}
+	}
+	quit := make(chan struct{})
+	exited := make(chan struct{})
+	go func() {
+		defer close(exited)
+		select {
+		case <-rs.done:
+			wake()
+		case <-quit:
+		}
+	}()
+	return func() {
+		close(quit)
+		<-exited
+	}
 }
 
 // cancel stops at's restore, if any, and waits for it.
@@ -82,6 +115,7 @@ func (rs *restorer) cancel(at *activeTask) {
 	at.restore.cancel()
 	<-at.restore.done
 	at.restore = nil
+	rs.running--
 }
 
 // close stops every restore and waits for them.
@@ -107,6 +141,7 @@ func (w *worker) finishRestores() error {
 			continue
 		}
 		at.restore = nil
+		w.restores.running--
 		if job.err != nil {
 			return fmt.Errorf("restore task %s: %w", id, job.err)
 		}
@@ -123,13 +158,22 @@ func (w *worker) finishRestores() error {
 		if err := w.writeCheckpoint(at); err != nil {
 			return err
 		}
-		if err := at.t.Init(); err != nil {
+		if err := w.startRunning(at, records, job.started); err != nil {
 			return err
 		}
-		at.running = true
 		w.cl.ResumeFetchPartitions(w.bal.Layout().Partitions([]processor.TaskID{id}))
-		w.log.Info("task restored and running", "task", id, "restored_records", records, "took", time.Since(job.started).Round(time.Millisecond))
 	}
+	return nil
+}
+
+// startRunning initialises a restored task's processors and lets it
+// process. w.mu is held.
+func (w *worker) startRunning(at *activeTask, restored int64, since time.Time) error {
+	if err := at.t.Init(); err != nil {
+		return err
+	}
+	at.running = true
+	w.log.Info("task restored and running", "task", at.t.ID(), "restored_records", restored, "took", time.Since(since).Round(time.Millisecond))
 	return nil
 }
 

@@ -197,12 +197,44 @@ func ensureInternalTopics(ctx context.Context, adm *kadm.Client, internal []topo
 		}
 		created = true
 	}
-	if created {
-		// Another instance may have created a topic concurrently: check
-		// what exists now.
-		_, err = check()
+	if !created {
+		return nil
 	}
-	return err
+	// Wait until the new topics are in the brokers' metadata with a leader
+	// for every partition: a client that asks too early learns the topic
+	// is unknown and asks again only after its metadata max age (5 s in
+	// kgo), which would stall the first records by seconds. This also
+	// checks the partition counts again, in case another instance created
+	// a topic concurrently.
+	deadline := time.Now().Add(missingTopicGrace)
+	for {
+		exists, err := check()
+		if err != nil {
+			return err
+		}
+		ready := len(exists) == len(internal)
+		if ready {
+			details, err := adm.ListTopics(ctx, names...)
+			if err != nil {
+				return fmt.Errorf("eddy: describe internal topics: %w", err)
+			}
+			for _, d := range details {
+				for _, p := range d.Partitions {
+					if p.Err != nil || p.Leader < 0 {
+						ready = false
+					}
+				}
+			}
+		}
+		if ready || time.Now().After(deadline) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // missingTopicGrace is how long startup waits for source and sink topics

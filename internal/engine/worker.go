@@ -130,6 +130,10 @@ func newWorker(e *Engine, idx int) (*worker, error) {
 		kgo.OnPartitionsRevoked(w.onRevoked),
 		kgo.OnPartitionsLost(w.onLost),
 		kgo.RecordPartitioner(newPartitioner(manual)),
+		// The Java consumer's fetch.max.wait.ms (kgo waits 5 s): partitions
+		// resumed after a restore join the next fetch, which starts only
+		// when the one in flight returns.
+		kgo.FetchMaxWait(500*time.Millisecond),
 		kgo.ProducerLinger(5*time.Millisecond),
 		kgo.MaxBufferedRecords(100_000),
 	)...)
@@ -163,7 +167,9 @@ func (w *worker) run(ctx context.Context) (err error) {
 	w.nextCommit = time.Now().Add(w.e.cfg.CommitInterval)
 	for {
 		pollCtx, cancel := context.WithTimeout(ctx, pollWait)
+		stopWaking := w.restores.wakeOnDone(cancel)
 		fetches := w.cl.PollRecords(pollCtx, maxPollRecords)
+		stopWaking()
 		cancel()
 		if ctx.Err() != nil || fetches.IsClientClosed() {
 			w.cl.AllowRebalance()
@@ -404,12 +410,27 @@ func (w *worker) onAssigned(_ context.Context, _ *kgo.Client, assigned map[strin
 		w.mu.tasks[id] = at
 		fresh = append(fresh, id)
 	}
-	if len(fresh) > 0 {
-		w.log.Info("tasks assigned", "tasks", fmt.Sprint(fresh))
-		w.cl.PauseFetchPartitions(w.bal.Layout().Partitions(fresh))
-		for _, id := range fresh {
-			w.restores.start(w.mu.tasks[id])
+	if len(fresh) == 0 {
+		return
+	}
+	w.log.Info("tasks assigned", "tasks", fmt.Sprint(fresh))
+	var restoring []processor.TaskID
+	for _, id := range fresh {
+		at := w.mu.tasks[id]
+		if len(at.logged) == 0 {
+			// Nothing to restore: run at once.
+			if err := w.startRunning(at, 0, time.Now()); err != nil {
+				w.mu.fatal = err
+				return
+			}
+			continue
 		}
+		restoring = append(restoring, id)
+		w.restores.start(at)
+	}
+	if len(restoring) > 0 {
+		// No input until the stores are restored.
+		w.cl.PauseFetchPartitions(w.bal.Layout().Partitions(restoring))
 	}
 }
 
