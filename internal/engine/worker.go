@@ -49,6 +49,8 @@ type worker struct {
 	// shutdown can still produce.
 	prodCtx    context.Context
 	prodCancel context.CancelFunc
+	// ready is closed when the worker is fully built; see newWorker.
+	ready chan struct{}
 
 	mu struct {
 		sync.Mutex
@@ -118,6 +120,15 @@ func newWorker(e *Engine, idx int) (*worker, error) {
 		return nil, err
 	}
 	w.bal = bal
+	if w.restores, err = newRestorer(w); err != nil {
+		return nil, err
+	}
+	w.prodCtx, w.prodCancel = context.WithCancel(context.Background())
+	// kgo joins the group inside NewClient, so a rebalance callback can run
+	// before NewClient returns: callbacks wait for ready, closed once the
+	// worker is complete.
+	w.ready = make(chan struct{})
+	defer close(w.ready)
 	w.cl, err = kgo.NewClient(e.clientOpts(
 		kgo.ConsumerGroup(e.cfg.ApplicationID),
 		kgo.ConsumeTopics(bal.Layout().SourceTopics()...),
@@ -138,12 +149,9 @@ func newWorker(e *Engine, idx int) (*worker, error) {
 		kgo.MaxBufferedRecords(100_000),
 	)...)
 	if err != nil {
+		w.restores.close()
+		w.prodCancel()
 		return nil, fmt.Errorf("eddy: create client: %w", err)
-	}
-	w.restores, err = newRestorer(w)
-	if err != nil {
-		w.cl.Close()
-		return nil, err
 	}
 	return w, nil
 }
@@ -162,7 +170,6 @@ func (w *worker) ownedTasks() []processor.TaskID {
 
 // run is the worker's loop. It returns nil after a clean shutdown.
 func (w *worker) run(ctx context.Context) (err error) {
-	w.prodCtx, w.prodCancel = context.WithCancel(context.Background())
 	defer func() { err = errors.Join(err, w.shutdown(err == nil)) }()
 	w.nextCommit = time.Now().Add(w.e.cfg.CommitInterval)
 	for {
@@ -392,6 +399,7 @@ func (w *worker) partitionsByTask(ps map[string][]int32) []processor.TaskID {
 
 // onAssigned creates the newly assigned tasks and starts restoring them.
 func (w *worker) onAssigned(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
+	<-w.ready
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.mu.closing || w.mu.fatal != nil {
@@ -435,7 +443,8 @@ func (w *worker) onAssigned(_ context.Context, _ *kgo.Client, assigned map[strin
 }
 
 // onRevoked commits and closes the tasks that lose partitions.
-func (w *worker) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[string][]int32) {
+func (w *worker) onRevoked(_ context.Context, _ *kgo.Client, revoked map[string][]int32) {
+	<-w.ready
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	ids := w.partitionsByTask(revoked)
@@ -454,6 +463,7 @@ func (w *worker) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[strin
 // onLost closes the tasks whose partitions were lost (the session
 // expired): another member may own them already, so nothing is committed.
 func (w *worker) onLost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+	<-w.ready
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	ids := w.partitionsByTask(lost)
