@@ -93,6 +93,9 @@ func (e *Engine) Run(ctx context.Context) error {
 	cancelSetup()
 	admCl.Close()
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil // shut down while starting: not a failure
+		}
 		return err
 	}
 	if e.procID, err = loadProcessID(filepath.Join(e.cfg.StateDir, e.cfg.ApplicationID)); err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -29,8 +30,9 @@ type restorer struct {
 	// done receives a token when a restore finishes, so that a poll
 	// waiting for records of paused partitions ends early.
 	done chan struct{}
-	// running counts restores in flight; it is touched by the loop only.
-	running int
+	// running counts restores in flight. Rebalance callbacks (under w.mu)
+	// add to it; the loop reads it before polling, without w.mu.
+	running atomic.Int32
 }
 
 // restoreJob is the restoration of one task's logged stores.
@@ -69,7 +71,7 @@ func (rs *restorer) start(at *activeTask) {
 	ctx, cancel := context.WithCancel(rs.ctx)
 	job := &restoreJob{cancel: cancel, done: make(chan struct{}), started: time.Now()}
 	at.restore = job
-	rs.running++
+	rs.running.Add(1)
 	rs.wg.Add(1)
 	go func() {
 		defer rs.wg.Done()
@@ -88,7 +90,7 @@ func (rs *restorer) start(at *activeTask) {
 // restores are in flight; the returned function stops that and waits for
 // the helper goroutine.
 func (rs *restorer) wakeOnDone(wake func()) (stop func()) {
-	if rs.running == 0 {
+	if rs.running.Load() == 0 {
 		return func() {}
 	}
 	quit := make(chan struct{})
@@ -115,7 +117,7 @@ func (rs *restorer) cancel(at *activeTask) {
 	at.restore.cancel()
 	<-at.restore.done
 	at.restore = nil
-	rs.running--
+	rs.running.Add(-1)
 }
 
 // close stops every restore and waits for them.
@@ -141,7 +143,7 @@ func (w *worker) finishRestores() error {
 			continue
 		}
 		at.restore = nil
-		w.restores.running--
+		w.restores.running.Add(-1)
 		if job.err != nil {
 			return fmt.Errorf("restore task %s: %w", id, job.err)
 		}
