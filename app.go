@@ -35,16 +35,18 @@ func New(top *topology.Topology, opts ...Option) (*App, error) {
 		return nil, err
 	}
 	eng := engine.New(top, engine.Config{
-		ApplicationID:  c.appID,
-		Brokers:        c.brokers,
-		StateDir:       c.stateDir,
-		CommitInterval: c.commitInterval,
-		Workers:        c.workers,
-		KafkaOptions:   c.kafkaOpts,
-		Logger:         c.logger,
-		SkipBadRecords: c.deser == SkipOnDeserializationError,
-		Replication:    c.replication,
-		SessionTimeout: c.sessionTimeout,
+		ApplicationID:        c.appID,
+		Brokers:              c.brokers,
+		StateDir:             c.stateDir,
+		CommitInterval:       c.commitInterval,
+		Workers:              c.workers,
+		KafkaOptions:         c.kafkaOpts,
+		Logger:               c.logger,
+		SkipBadRecords:       c.deser == SkipOnDeserializationError,
+		SkipProcessingErrors: c.processing == SkipOnProcessingError,
+		DeadLetterTopic:      c.deadLetter,
+		Replication:          c.replication,
+		SessionTimeout:       c.sessionTimeout,
 	})
 	return &App{eng: eng, done: make(chan struct{})}, nil
 }
@@ -82,5 +84,5 @@ func (a *App) Close() error {
 }
 
 // SkippedRecords is the number of input records dropped by
-// SkipOnDeserializationError.
+// SkipOnDeserializationError and SkipOnProcessingError.
 func (a *App) SkippedRecords() int64 { return a.eng.Skipped() }

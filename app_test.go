@@ -15,6 +15,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/eddystream/eddy"
+	"github.com/eddystream/eddy/processor"
 	"github.com/eddystream/eddy/serde"
 	"github.com/eddystream/eddy/topology"
 )
@@ -322,4 +323,54 @@ func TestSeveralWorkersShareTheTasks(t *testing.T) {
 	if err := <-errc; err != nil {
 		t.Fatal(err)
 	}
+}
+
+func TestProcessingErrorStopsRunWithAMatchableError(t *testing.T) {
+	addrs := cluster(t, kfake.SeedTopics(1, "in", "out"))
+	top := failingTopology(t)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if err := cl.ProduceSync(context.Background(), &kgo.Record{Topic: "in", Value: []byte("ok")}, &kgo.Record{Topic: "in", Value: []byte("boom")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	err = runErr(t, newApp(t, top, addrs, "procfail"))
+	var pe *eddy.ProcessingError
+	if !errors.As(err, &pe) || pe.Topic != "in" || pe.Offset != 1 {
+		t.Fatalf("Run = %v, want a ProcessingError for in-0@1", err)
+	}
+}
+
+func TestDeadLetterTopicMustExist(t *testing.T) {
+	addrs := cluster(t, kfake.SeedTopics(1, "in", "out"))
+	err := runErr(t, newApp(t, failingTopology(t), addrs, "nodlq",
+		eddy.OnProcessingError(eddy.SkipOnProcessingError), eddy.DeadLetterTopic("missing-dlq")))
+	var mt *eddy.MissingTopicError
+	if !errors.As(err, &mt) || mt.Topics[0] != "missing-dlq" {
+		t.Fatalf("Run = %v, want a MissingTopicError for the dead-letter topic", err)
+	}
+	_, err = eddy.New(failingTopology(t), eddy.ApplicationID("x"), eddy.DeadLetterTopic("dlq"))
+	if !errors.Is(err, eddy.ErrInvalidConfig) {
+		t.Fatalf("a dead-letter topic without a skip handler: %v", err)
+	}
+}
+
+// failingTopology copies "in" to "out" and fails on the value "boom".
+func failingTopology(t *testing.T) *topology.Topology {
+	t.Helper()
+	b := topology.NewBuilder()
+	src := topology.Source(b, "in", serde.String(), serde.String())
+	topology.Process(src, processor.Func(func(ctx processor.Context[string, string], r processor.Record[string, string]) error {
+		if r.Value == "boom" {
+			return errors.New("boom")
+		}
+		return ctx.Forward(r)
+	}), nil).WithSerdes(serde.String(), serde.String()).To("out")
+	top, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return top
 }

@@ -1,6 +1,9 @@
 package eddy
 
-import "github.com/eddystream/eddy/internal/engine"
+import (
+	"github.com/eddystream/eddy/internal/engine"
+	"github.com/eddystream/eddy/internal/task"
+)
 
 // Startup errors Run returns before any record is processed. Match them
 // with errors.As.
@@ -19,3 +22,22 @@ type (
 // ErrTaskDirLocked is returned when a task's state directory is locked by
 // another instance: two instances must not share a state directory.
 var ErrTaskDirLocked = engine.ErrTaskDirLocked
+
+// Record errors Run returns when a handler fails (the default). Match them
+// with errors.As; both name the record's topic, partition and offset.
+type (
+	// DeserializationError: an input record's key or value did not
+	// deserialize.
+	DeserializationError = task.DeserializationError
+	// ProcessingError: a processor returned an error for an input record.
+	ProcessingError = task.ProcessingError
+)
+
+// Headers of a dead-letter record (see DeadLetterTopic).
+const (
+	HeaderErrorKind       = task.HeaderErrorKind
+	HeaderErrorMessage    = task.HeaderErrorMessage
+	HeaderSourceTopic     = task.HeaderSourceTopic
+	HeaderSourcePartition = task.HeaderSourcePartition
+	HeaderSourceOffset    = task.HeaderSourceOffset
+)

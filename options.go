@@ -46,6 +46,21 @@ const (
 	SkipOnDeserializationError
 )
 
+// ProcessingHandling says what to do with an input record for which a
+// processor returns an error.
+type ProcessingHandling int
+
+const (
+	// FailOnProcessingError stops the application with an error that names
+	// the record's topic, partition and offset. Kafka Streams:
+	// LogAndFailProcessingExceptionHandler.
+	FailOnProcessingError ProcessingHandling = iota
+	// SkipOnProcessingError logs the error, counts the record and goes on.
+	// What the processors did for the record before the error stays.
+	// Kafka Streams: LogAndContinueProcessingExceptionHandler.
+	SkipOnProcessingError
+)
+
 type config struct {
 	appID          string
 	brokers        []string
@@ -56,6 +71,8 @@ type config struct {
 	kafkaOpts      []kgo.Opt
 	logger         *slog.Logger
 	deser          DeserializationHandling
+	processing     ProcessingHandling
+	deadLetter     string
 	replication    int16
 	sessionTimeout time.Duration
 }
@@ -105,6 +122,22 @@ func Logger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
 func OnDeserializationError(h DeserializationHandling) Option {
 	return func(c *config) { c.deser = h }
 }
+
+// OnProcessingError sets the handling of input records a processor fails
+// on (default FailOnProcessingError). Kafka Streams:
+// processing.exception.handler.
+func OnProcessingError(h ProcessingHandling) Option {
+	return func(c *config) { c.processing = h }
+}
+
+// DeadLetterTopic sends every record a skip handler drops to topic (which
+// must exist), with its original key, value, timestamp and headers plus
+// headers naming the error (eddy.error.kind, eddy.error.message) and where
+// the record came from (eddy.source.topic, eddy.source.partition,
+// eddy.source.offset). It is produced like any output of the task, so it
+// is durable when the task commits. Default: none. Kafka Streams:
+// errors.dead.letter.queue.topic.name (KIP-1034).
+func DeadLetterTopic(topic string) Option { return func(c *config) { c.deadLetter = topic } }
 
 // ReplicationFactor sets the replication factor of the internal topics
 // eddy creates (default -1: the broker's default.replication.factor).
@@ -167,6 +200,12 @@ func newConfig(opts []Option) (config, error) {
 	}
 	if c.deser != FailOnDeserializationError && c.deser != SkipOnDeserializationError {
 		bad("unknown deserialization handling %d", c.deser)
+	}
+	if c.processing != FailOnProcessingError && c.processing != SkipOnProcessingError {
+		bad("unknown processing-error handling %d", c.processing)
+	}
+	if c.deadLetter != "" && c.deser != SkipOnDeserializationError && c.processing != SkipOnProcessingError {
+		bad("DeadLetterTopic %q receives skipped records, but no handler skips: choose SkipOnDeserializationError or SkipOnProcessingError", c.deadLetter)
 	}
 	if c.replication == 0 || c.replication < -1 {
 		bad("ReplicationFactor must be -1 (broker default) or positive, got %d", c.replication)

@@ -33,7 +33,7 @@ type Driver struct {
 	offsets map[string]int64
 	pending []*kgo.Record // emitted, not yet routed
 	now     time.Time
-	skip    bool
+	errors  task.ErrorPolicy
 	closed  bool
 }
 
@@ -48,9 +48,24 @@ func WithApplicationID(id string) Option { return func(d *Driver) { d.appID = id
 func WithStartTime(t time.Time) Option { return func(d *Driver) { d.now = t } }
 
 // WithSkipOnDeserializationError makes the driver skip input records that
-// do not deserialize, as the engine's log-and-skip handler does. By
-// default such a record fails the pipe call.
-func WithSkipOnDeserializationError() Option { return func(d *Driver) { d.skip = true } }
+// do not deserialize, as the engine's skip handler does. By default such a
+// record fails the pipe call.
+func WithSkipOnDeserializationError() Option {
+	return func(d *Driver) { d.errors.SkipDeserializationErrors = true }
+}
+
+// WithSkipOnProcessingError makes the driver skip input records a
+// processor fails on, as the engine's skip handler does. By default such a
+// record fails the pipe call.
+func WithSkipOnProcessingError() Option {
+	return func(d *Driver) { d.errors.SkipProcessingErrors = true }
+}
+
+// WithDeadLetterTopic sends skipped records to topic, with the headers the
+// engine adds; read them with RawOutput.
+func WithDeadLetterTopic(topic string) Option {
+	return func(d *Driver) { d.errors.DeadLetterTopic = topic }
+}
 
 // New creates a driver for top, with one in-memory task per sub-topology,
 // and initialises its processors.
@@ -77,9 +92,7 @@ func New(top *topology.Topology, opts ...Option) (*Driver, error) {
 			Backends:      backends,
 			Output:        func(r *kgo.Record) { d.pending = append(d.pending, r) },
 		}
-		if d.skip {
-			cfg.OnDeserializationError = func(*kgo.Record, error) error { return nil }
-		}
+		cfg.Errors = d.errors
 		t, err := task.New(cfg)
 		if err != nil {
 			d.Close()
@@ -189,7 +202,7 @@ func (d *Driver) AdvanceWallClock(by time.Duration) error {
 // Now is the driver's wall-clock time.
 func (d *Driver) Now() time.Time { return d.now }
 
-// Skipped is the number of input records dropped by the skip handler.
+// Skipped is the number of input records dropped by the skip handlers.
 func (d *Driver) Skipped() int64 {
 	var n int64
 	for _, t := range d.tasks {

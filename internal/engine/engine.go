@@ -32,8 +32,12 @@ type Config struct {
 	Logger         *slog.Logger
 	// SkipBadRecords selects the log-and-skip deserialization handler.
 	SkipBadRecords bool
-	Replication    int16
-	SessionTimeout time.Duration
+	// SkipProcessingErrors selects the log-and-skip processing handler.
+	SkipProcessingErrors bool
+	// DeadLetterTopic receives skipped records ("" for none).
+	DeadLetterTopic string
+	Replication     int16
+	SessionTimeout  time.Duration
 }
 
 // Engine runs a topology. Run it once.
@@ -89,7 +93,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 	adm := kadm.NewClient(admCl)
 	setupCtx, cancelSetup := context.WithTimeout(ctx, 60*time.Second)
-	e.layout, err = setupTopics(setupCtx, adm, e.top, e.cfg.ApplicationID, e.cfg.Replication)
+	e.layout, err = setupTopics(setupCtx, adm, e.top, e.cfg.ApplicationID, e.cfg.Replication, e.cfg.DeadLetterTopic)
 	cancelSetup()
 	admCl.Close()
 	if err != nil {

@@ -92,13 +92,14 @@ func (w *worker) openTask(id processor.TaskID) (*activeTask, error) {
 		Backends:        backends,
 		Output:          w.output,
 		ChangelogOutput: w.changelogOutput,
-		OnDeserializationError: func(_ *kgo.Record, err error) error {
-			if !w.e.cfg.SkipBadRecords {
-				return err
-			}
-			w.e.skipped.Add(1)
-			w.log.Warn("skipping a record that does not deserialize", "err", err)
-			return nil
+		Errors: task.ErrorPolicy{
+			SkipDeserializationErrors: w.e.cfg.SkipBadRecords,
+			SkipProcessingErrors:      w.e.cfg.SkipProcessingErrors,
+			DeadLetterTopic:           w.e.cfg.DeadLetterTopic,
+			OnSkip: func(_ *kgo.Record, err error) {
+				w.e.skipped.Add(1)
+				w.log.Warn("skipping a record", "err", err, "dead_letter_topic", w.e.cfg.DeadLetterTopic)
+			},
 		},
 	})
 	if err != nil {

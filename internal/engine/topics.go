@@ -64,7 +64,8 @@ type layout struct {
 
 // setupTopics checks the source and sink topics, derives each
 // sub-topology's task count, and creates or validates the internal topics.
-func setupTopics(ctx context.Context, adm *kadm.Client, top *topology.Topology, appID string, replication int16) (*layout, error) {
+// A dead-letter topic, if given, must exist like a sink topic.
+func setupTopics(ctx context.Context, adm *kadm.Client, top *topology.Topology, appID string, replication int16, deadLetter string) (*layout, error) {
 	subs := top.Subtopologies(appID)
 	internal := top.InternalTopics(appID)
 	isInternal := map[string]bool{}
@@ -73,6 +74,10 @@ func setupTopics(ctx context.Context, adm *kadm.Client, top *topology.Topology, 
 	}
 	var external []string
 	seen := map[string]bool{}
+	if deadLetter != "" {
+		external = append(external, deadLetter)
+		seen[deadLetter] = true
+	}
 	for _, st := range subs {
 		for _, t := range append(append([]string(nil), st.SourceTopics...), st.SinkTopics...) {
 			if !isInternal[t] && !seen[t] {

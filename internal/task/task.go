@@ -1,7 +1,6 @@
 package task
 
 import (
-	"errors"
 	"fmt"
 	"time"
 
@@ -25,10 +24,10 @@ type Config struct {
 	// ChangelogOutput receives changelog records, with Partition set to the
 	// task's partition. Nil means Output.
 	ChangelogOutput func(*kgo.Record)
-	// OnDeserializationError decides what happens to an input record that
-	// does not deserialize. Returning nil skips the record; returning an
-	// error fails the task. Nil means fail.
-	OnDeserializationError func(rec *kgo.Record, err error) error
+	// Errors says which failed input records are skipped rather than
+	// failing the task, and where skipped records go. The zero value fails
+	// on every error.
+	Errors ErrorPolicy
 }
 
 // TopicPartition names one input partition of a task.
@@ -200,47 +199,12 @@ func (t *Task) processOne(q *queue, rec *kgo.Record) error {
 	err := src.deliver(rec)
 	t.hasOrigin = false
 	if err != nil {
-		var de *deserializeError
-		if errors.As(err, &de) {
-			if herr := t.onDeserializationError(rec, de.err); herr != nil {
-				return herr
-			}
-			t.skipped++
-		} else {
-			return fmt.Errorf("task %s: processing %s-%d@%d: %w", t.cfg.ID, rec.Topic, rec.Partition, rec.Offset, err)
+		if err := t.handle(rec, err); err != nil {
+			return err
 		}
 	}
 	return t.punctuate(processor.StreamTime, time.UnixMilli(t.streamTime))
 }
-
-func (t *Task) onDeserializationError(rec *kgo.Record, err error) error {
-	wrapped := &DeserializationError{Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset, Err: err}
-	if t.cfg.OnDeserializationError == nil {
-		return wrapped
-	}
-	return t.cfg.OnDeserializationError(rec, wrapped)
-}
-
-// DeserializationError says which input record failed to deserialize.
-type DeserializationError struct {
-	Topic     string
-	Partition int32
-	Offset    int64
-	Err       error
-}
-
-func (e *DeserializationError) Error() string {
-	return fmt.Sprintf("record %s-%d@%d does not deserialize: %v (fix the producer or the serde, or choose the skip handler)", e.Topic, e.Partition, e.Offset, e.Err)
-}
-
-// Unwrap returns the serde's error.
-func (e *DeserializationError) Unwrap() error { return e.Err }
-
-// deserializeError marks a source's serde failure so that the task can
-// apply the handler, rather than failing as for processing errors.
-type deserializeError struct{ err error }
-
-func (e *deserializeError) Error() string { return e.err.Error() }
 
 // Punctuate fires the wall-clock punctuators due at now.
 func (t *Task) Punctuate(now time.Time) error {
