@@ -45,6 +45,7 @@ func New(top *topology.Topology, opts ...Option) (*App, error) {
 		SkipBadRecords:       c.deser == SkipOnDeserializationError,
 		SkipProcessingErrors: c.processing == SkipOnProcessingError,
 		DeadLetterTopic:      c.deadLetter,
+		ExactlyOnce:          c.guarantee == ExactlyOnce,
 		Replication:          c.replication,
 		SessionTimeout:       c.sessionTimeout,
 	})

@@ -23,11 +23,23 @@ const (
 	// since the last commit are processed again. Kafka Streams:
 	// processing.guarantee=at_least_once.
 	AtLeastOnce Guarantee = iota
+	// ExactlyOnce commits, per worker and per commit interval, one Kafka
+	// transaction holding the outputs, the changelog records and the input
+	// offsets (with the group generation, KIP-447, so a zombie's commit is
+	// refused). Inputs and changelogs are read read_committed. Store
+	// writes wait in per-task overlays and reach the stores only after the
+	// transaction commits; an aborted transaction (after a rebalance or an
+	// error) rewinds the tasks to the last committed offsets. Kafka
+	// Streams: processing.guarantee=exactly_once_v2.
+	ExactlyOnce
 )
 
 func (g Guarantee) String() string {
-	if g == AtLeastOnce {
+	switch g {
+	case AtLeastOnce:
 		return "at-least-once"
+	case ExactlyOnce:
+		return "exactly-once"
 	}
 	return fmt.Sprintf("Guarantee(%d)", int(g))
 }
@@ -91,7 +103,9 @@ func Brokers(addrs ...string) Option { return func(c *config) { c.brokers = addr
 func StateDir(dir string) Option { return func(c *config) { c.stateDir = dir } }
 
 // CommitInterval sets how often tasks commit (default 30s under
-// at-least-once, as Kafka Streams). Kafka Streams: commit.interval.ms.
+// at-least-once and 100ms under exactly-once, as Kafka Streams). Under
+// exactly-once it is also how long outputs stay invisible to read_committed
+// consumers. Kafka Streams: commit.interval.ms.
 func CommitInterval(d time.Duration) Option { return func(c *config) { c.commitInterval = d } }
 
 // ProcessingGuarantee sets the processing guarantee (default
@@ -186,11 +200,14 @@ func newConfig(opts []Option) (config, error) {
 	if c.stateDir == "" {
 		bad("StateDir must not be empty")
 	}
-	if c.guarantee != AtLeastOnce {
+	if c.guarantee != AtLeastOnce && c.guarantee != ExactlyOnce {
 		bad("unknown ProcessingGuarantee %v", c.guarantee)
 	}
 	if c.commitInterval == 0 {
 		c.commitInterval = 30 * time.Second
+		if c.guarantee == ExactlyOnce {
+			c.commitInterval = 100 * time.Millisecond
+		}
 	}
 	if c.commitInterval < 0 {
 		bad("CommitInterval must be positive, got %v", c.commitInterval)

@@ -71,6 +71,7 @@ func run() error {
 		commitInterval = flag.Duration("commit-interval", 0, "commit interval (default: eddy's)")
 		sessionTimeout = flag.Duration("session-timeout", 0, "consumer group session timeout (default: eddy's)")
 		skipBad        = flag.Bool("skip-bad-records", false, "skip input records that do not deserialize instead of failing")
+		guarantee      = flag.String("guarantee", "at-least-once", "processing guarantee: at-least-once or exactly-once")
 	)
 	flag.Parse()
 	if *brokers == "" {
@@ -93,6 +94,13 @@ func run() error {
 	}
 	if *skipBad {
 		opts = append(opts, eddy.OnDeserializationError(eddy.SkipOnDeserializationError))
+	}
+	switch *guarantee {
+	case "at-least-once":
+	case "exactly-once":
+		opts = append(opts, eddy.ProcessingGuarantee(eddy.ExactlyOnce))
+	default:
+		return fmt.Errorf("-guarantee %q: want at-least-once or exactly-once", *guarantee)
 	}
 	app, err := eddy.New(top, opts...)
 	if err != nil {

@@ -36,8 +36,11 @@ type Config struct {
 	SkipProcessingErrors bool
 	// DeadLetterTopic receives skipped records ("" for none).
 	DeadLetterTopic string
-	Replication     int16
-	SessionTimeout  time.Duration
+	// ExactlyOnce commits outputs, changelogs and input offsets in one
+	// transaction per worker.
+	ExactlyOnce    bool
+	Replication    int16
+	SessionTimeout time.Duration
 }
 
 // Engine runs a topology. Run it once.

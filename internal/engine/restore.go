@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -144,6 +145,20 @@ func (w *worker) finishRestores() error {
 		}
 		at.restore = nil
 		w.restores.running.Add(-1)
+		if errors.Is(job.err, changelog.ErrCheckpointAhead) {
+			// The checkpoint claims changelog offsets the topic does not
+			// have (it was recreated, or the store holds writes that never
+			// committed): trust neither, restore in full.
+			w.log.Warn("checkpoint is ahead of the changelog; wiping the task's stores and restoring them in full", "task", id, "err", job.err)
+			w.closeTasks([]processor.TaskID{id}, false)
+			if err := changelog.DeleteCheckpoint(filepath.Join(at.dir, checkpointFile)); err != nil {
+				return err
+			}
+			if err := w.startTasks([]processor.TaskID{id}); err != nil {
+				return err
+			}
+			continue
+		}
 		if job.err != nil {
 			return fmt.Errorf("restore task %s: %w", id, job.err)
 		}

@@ -44,6 +44,11 @@ type worker struct {
 	log *slog.Logger
 	cl  *kgo.Client
 	bal *rebalance.Balancer
+	// sess drives the transactions under exactly-once (nil otherwise); it
+	// wraps cl.
+	sess *kgo.GroupTransactSession
+	// failedCommits counts transactions in a row that aborted.
+	failedCommits int
 
 	// prodCtx outlives the run context so that the final commit at
 	// shutdown can still produce.
@@ -57,6 +62,9 @@ type worker struct {
 		tasks   map[processor.TaskID]*activeTask
 		fatal   error
 		closing bool
+		// abortPending is set when a rebalance took tasks away during the
+		// open transaction, which can then only abort (exactly-once).
+		abortPending bool
 	}
 
 	restores *restorer
@@ -129,7 +137,7 @@ func newWorker(e *Engine, idx int) (*worker, error) {
 	// worker is complete.
 	w.ready = make(chan struct{})
 	defer close(w.ready)
-	w.cl, err = kgo.NewClient(e.clientOpts(
+	opts := e.clientOpts(
 		kgo.ConsumerGroup(e.cfg.ApplicationID),
 		kgo.ConsumeTopics(bal.Layout().SourceTopics()...),
 		kgo.Balancers(bal),
@@ -147,7 +155,17 @@ func newWorker(e *Engine, idx int) (*worker, error) {
 		kgo.FetchMaxWait(500*time.Millisecond),
 		kgo.ProducerLinger(5*time.Millisecond),
 		kgo.MaxBufferedRecords(100_000),
-	)...)
+	)
+	if e.cfg.ExactlyOnce {
+		// Appended last: the application's KafkaOptions must not turn
+		// these off.
+		opts = append(opts, eosOpts(e.cfg.ApplicationID, e.procID, idx)...)
+		if w.sess, err = kgo.NewGroupTransactSession(opts...); err == nil {
+			w.cl = w.sess.Client()
+		}
+	} else {
+		w.cl, err = kgo.NewClient(opts...)
+	}
 	if err != nil {
 		w.restores.close()
 		w.prodCancel()
@@ -172,6 +190,11 @@ func (w *worker) ownedTasks() []processor.TaskID {
 func (w *worker) run(ctx context.Context) (err error) {
 	defer func() { err = errors.Join(err, w.shutdown(err == nil)) }()
 	w.nextCommit = time.Now().Add(w.e.cfg.CommitInterval)
+	if w.sess != nil {
+		if err := w.sess.Begin(); err != nil {
+			return fmt.Errorf("eddy: worker %d: begin transaction: %w", w.idx, err)
+		}
+	}
 	for {
 		pollCtx, cancel := context.WithTimeout(ctx, pollWait)
 		stopWaking := w.restores.wakeOnDone(cancel)
@@ -197,6 +220,12 @@ func (w *worker) run(ctx context.Context) (err error) {
 
 // step handles one poll's worth of work. w.mu is held.
 func (w *worker) step(fetches kgo.Fetches) error {
+	if w.mu.abortPending {
+		// The open transaction lost tasks in a rebalance: abort it now. The
+		// client rewinds to the committed offsets, so the records in hand
+		// will come again; drop them.
+		return w.endTransaction(w.prodCtx, false, true)
+	}
 	fetches.EachError(func(topic string, p int32, err error) {
 		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 			return
@@ -319,6 +348,9 @@ func (w *worker) commit(ctx context.Context, tasks []*activeTask) error {
 	for _, at := range tasks {
 		at.t.FlushChangelog(start)
 	}
+	if w.sess != nil {
+		return w.endTransaction(ctx, true, !w.mu.closing)
+	}
 	if err := w.cl.Flush(ctx); err != nil {
 		return fmt.Errorf("flush the producer: %w", err)
 	}
@@ -407,29 +439,33 @@ func (w *worker) onAssigned(_ context.Context, _ *kgo.Client, assigned map[strin
 	}
 	var fresh []processor.TaskID
 	for _, id := range w.partitionsByTask(assigned) {
-		if _, ok := w.mu.tasks[id]; ok {
-			continue
+		if _, ok := w.mu.tasks[id]; !ok {
+			fresh = append(fresh, id)
 		}
-		at, err := w.openTask(id)
-		if err != nil {
-			w.mu.fatal = err
-			return
-		}
-		w.mu.tasks[id] = at
-		fresh = append(fresh, id)
 	}
 	if len(fresh) == 0 {
 		return
 	}
 	w.log.Info("tasks assigned", "tasks", fmt.Sprint(fresh))
+	if err := w.startTasks(fresh); err != nil {
+		w.mu.fatal = err
+	}
+}
+
+// startTasks opens tasks and starts them: at once when they have nothing
+// to restore, else after their restore, with their partitions paused until
+// then. w.mu is held.
+func (w *worker) startTasks(ids []processor.TaskID) error {
 	var restoring []processor.TaskID
-	for _, id := range fresh {
-		at := w.mu.tasks[id]
+	for _, id := range ids {
+		at, err := w.openTask(id)
+		if err != nil {
+			return err
+		}
+		w.mu.tasks[id] = at
 		if len(at.logged) == 0 {
-			// Nothing to restore: run at once.
 			if err := w.startRunning(at, 0, time.Now()); err != nil {
-				w.mu.fatal = err
-				return
+				return err
 			}
 			continue
 		}
@@ -440,6 +476,7 @@ func (w *worker) onAssigned(_ context.Context, _ *kgo.Client, assigned map[strin
 		// No input until the stores are restored.
 		w.cl.PauseFetchPartitions(w.bal.Layout().Partitions(restoring))
 	}
+	return nil
 }
 
 // onRevoked commits and closes the tasks that lose partitions.
@@ -452,6 +489,15 @@ func (w *worker) onRevoked(_ context.Context, _ *kgo.Client, revoked map[string]
 		return
 	}
 	w.log.Info("tasks revoked", "tasks", fmt.Sprint(ids))
+	if w.sess != nil {
+		// The open transaction covers these tasks' work and will abort
+		// (kgo's transact session sees the revocation): close them
+		// without their uncommitted writes, and abort before processing
+		// more.
+		w.closeTasks(ids, false)
+		w.mu.abortPending = true
+		return
+	}
 	if w.mu.fatal == nil {
 		if err := w.commit(w.prodCtx, w.runningTasks(ids)); err != nil {
 			w.mu.fatal = err
@@ -472,6 +518,7 @@ func (w *worker) onLost(_ context.Context, _ *kgo.Client, lost map[string][]int3
 	}
 	w.log.Warn("tasks lost (session expired?); closing them without commit", "tasks", fmt.Sprint(ids))
 	w.closeTasks(ids, false)
+	w.mu.abortPending = w.sess != nil
 }
 
 // closeTasks closes tasks. clean means their work was committed: their
@@ -519,7 +566,18 @@ func (w *worker) shutdown(clean bool) error {
 			err = fmt.Errorf("eddy: worker %d: final commit: %w", w.idx, err)
 		}
 	}
-	w.closeTasks(w.sortedTasks(), clean && err == nil && w.mu.fatal == nil)
+	cleanClose := clean && err == nil && w.mu.fatal == nil
+	if w.sess != nil && !cleanClose {
+		// Abort what is open so that the next owner of these tasks need
+		// not wait for the transaction timeout. Best effort: after a fence
+		// this fails, and the coordinator aborts it anyway.
+		ctx, cancel := context.WithTimeout(w.prodCtx, 5*time.Second)
+		if _, aerr := w.sess.End(ctx, kgo.TryAbort); aerr != nil {
+			w.log.Debug("abort at shutdown", "err", aerr)
+		}
+		cancel()
+	}
+	w.closeTasks(w.sortedTasks(), cleanClose)
 	w.mu.Unlock()
 	w.restores.close()
 	w.cl.AllowRebalance()

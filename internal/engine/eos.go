@@ -1,0 +1,149 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/eddystream/eddy/processor"
+)
+
+// Exactly-once settings.
+//
+// The transaction timeout bounds how long the coordinator lets an open
+// transaction live: if a member dies (or freezes) mid-transaction, its
+// partial work is aborted after this long and its partitions' new owner
+// can read past it (read_committed stops at the open transaction). Kafka
+// Streams uses 10 s under exactly-once for the same reason.
+//
+// The delivery timeout is shorter than the transaction timeout, so that a
+// produce the cluster cannot take fails in the client first: the commit
+// then ends in an abort the worker recovers from (tasks rewind to the last
+// committed offsets), rather than in the coordinator aborting the
+// transaction behind the producer's back and fencing it, which is fatal.
+const (
+	transactionTimeout = 10 * time.Second
+	deliveryTimeout    = 8 * time.Second
+	// maxFailedCommits is how many commits in a row may abort before the
+	// worker gives up: an abort is normal after a rebalance, a long run
+	// of them means the cluster or the application is broken.
+	maxFailedCommits = 10
+	// endTimeout bounds one transaction commit or abort.
+	endTimeout = 30 * time.Second
+)
+
+// transactionalID is the worker's transactional id: stable across restarts
+// of an instance that keeps its state directory (the process id lives
+// there), so a restarted worker fences its predecessor's zombie. A zombie
+// of an instance whose state was wiped has another id; the group
+// generation sent with the offsets (KIP-447) fences it instead.
+func transactionalID(appID, processID string, worker int) string {
+	return fmt.Sprintf("%s-%s-%d", appID, processID, worker)
+}
+
+// eosOpts are the client options exactly-once adds.
+func eosOpts(appID, processID string, worker int) []kgo.Opt {
+	return []kgo.Opt{
+		kgo.TransactionalID(transactionalID(appID, processID, worker)),
+		kgo.TransactionTimeout(transactionTimeout),
+		kgo.RecordDeliveryTimeout(deliveryTimeout),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.RequireStableFetchOffsets(),
+	}
+}
+
+// fatalTxnError reports errors after which the worker must stop: it was
+// fenced by a newer instance of itself, it may not use transactions, or
+// its client is gone.
+func fatalTxnError(err error) bool {
+	return errors.Is(err, kerr.ProducerFenced) ||
+		errors.Is(err, kerr.InvalidProducerEpoch) ||
+		errors.Is(err, kerr.TransactionalIDAuthorizationFailed) ||
+		errors.Is(err, kerr.ClusterAuthorizationFailed) ||
+		errors.Is(err, kgo.ErrClientClosed)
+}
+
+// endTransaction ends the open transaction, committing the running tasks'
+// work if commit is set and the transaction can still commit, and begins
+// the next one if begin is set. The changelog records must have been
+// produced already. w.mu is held.
+//
+// On a commit, the overlays are applied and checkpoints written. On an
+// abort (asked for, or forced by a rebalance or an error), every running
+// task is closed without applying its overlay and reopened from its
+// checkpoint: the client has already rewound its positions to the last
+// committed offsets, and reopening also drops what processors kept in
+// memory about the aborted records.
+func (w *worker) endTransaction(ctx context.Context, commit, begin bool) error {
+	ctx, cancel := context.WithTimeout(ctx, endTimeout)
+	defer cancel()
+	start := time.Now()
+	committed, err := w.sess.End(ctx, kgo.TransactionEndTry(commit))
+	w.mu.abortPending = false
+	if err != nil && fatalTxnError(err) {
+		return fmt.Errorf("end transaction: %w (a newer instance with this transactional id, %s, fenced this one: do two instances share a state directory?)",
+			err, transactionalID(w.e.cfg.ApplicationID, w.e.procID, w.idx))
+	}
+	running := w.runningTasks(nil)
+	if committed {
+		w.failedCommits = 0
+		for _, at := range running {
+			if err := at.t.CommitStores(); err != nil {
+				return err
+			}
+			w.advanceCheckpoint(at)
+			if err := w.writeCheckpoint(at); err != nil {
+				return err
+			}
+		}
+		w.log.Debug("transaction committed", "tasks", len(running), "took", time.Since(start))
+	} else {
+		if !commit {
+			w.log.Info("transaction aborted after a rebalance; tasks rewind to the last committed offsets", "tasks", len(running))
+		} else {
+			w.failedCommits++
+			w.log.Warn("transaction aborted; tasks rewind to the last committed offsets", "err", err, "aborts_in_a_row", w.failedCommits)
+			if w.failedCommits >= maxFailedCommits {
+				return fmt.Errorf("%d transactions in a row aborted, the last with: %v", w.failedCommits, err)
+			}
+		}
+		if !begin {
+			// Shutting down: the tasks close next; just drop their writes.
+			for _, at := range running {
+				at.t.AbortStores()
+			}
+		} else if err := w.reopen(running); err != nil {
+			return err
+		}
+	}
+	w.produced.Lock()
+	perr := w.produced.err
+	w.produced.err = nil
+	w.produced.Unlock()
+	if perr != nil && committed {
+		// A committed transaction cannot hold a failed record: kgo fails
+		// the commit. Seeing one here is a bug worth stopping for.
+		return fmt.Errorf("a record failed in a committed transaction: %w", perr)
+	}
+	if begin {
+		if err := w.sess.Begin(); err != nil {
+			return fmt.Errorf("begin transaction: %w", err)
+		}
+	}
+	return nil
+}
+
+// reopen closes tasks without applying their uncommitted writes and opens
+// them again from their checkpoints. w.mu is held.
+func (w *worker) reopen(tasks []*activeTask) error {
+	ids := make([]processor.TaskID, len(tasks))
+	for i, at := range tasks {
+		ids[i] = at.t.ID()
+	}
+	w.closeTasks(ids, false)
+	return w.startTasks(ids)
+}
