@@ -119,7 +119,14 @@ func start(t *testing.T, name, ex string, args ...string) *proc {
 	t.Cleanup(func() {
 		p.kill()
 		if t.Failed() {
-			t.Logf("output of %s:\n%s", p.name, tail(p.out.String(), 60))
+			// The whole output goes to a file; the tail to the test log.
+			path := "(not saved)"
+			if f, err := os.CreateTemp("", "eddy-e2e-"+p.name+"-*.log"); err == nil {
+				f.WriteString(p.out.String())
+				f.Close()
+				path = f.Name()
+			}
+			t.Logf("output of %s (all of it in %s):\n%s", p.name, path, tail(p.out.String(), 60))
 		}
 	})
 	return p

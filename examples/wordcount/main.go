@@ -77,6 +77,7 @@ func run() error {
 		skipBad        = flag.Bool("skip-bad-records", false, "skip input records that do not deserialize instead of failing")
 		guarantee      = flag.String("guarantee", "at-least-once", "processing guarantee: at-least-once or exactly-once")
 		verbose        = flag.Bool("v", false, "debug logging")
+		kafkaDebug     = flag.Bool("kafka-debug", false, "log franz-go's own debug output to stderr (very verbose)")
 	)
 	flag.Parse()
 	level := slog.LevelInfo
@@ -92,6 +93,11 @@ func run() error {
 	opts := []eddy.Option{eddy.ApplicationID(*appID), eddy.Logger(log), eddy.Workers(*workers)}
 	if *commitInterval > 0 {
 		opts = append(opts, eddy.CommitInterval(*commitInterval))
+	}
+	if *kafkaDebug {
+		opts = append(opts, eddy.KafkaOptions(kgo.WithLogger(kgo.BasicLogger(os.Stderr, kgo.LogLevelDebug, func() string {
+			return time.Now().Format("15:04:05.000 ")
+		}))))
 	}
 	if *sessionTimeout > 0 {
 		opts = append(opts, eddy.SessionTimeout(*sessionTimeout))

@@ -20,14 +20,16 @@ import (
 // can read past it (read_committed stops at the open transaction). Kafka
 // Streams uses 10 s under exactly-once for the same reason.
 //
-// The delivery timeout is shorter than the transaction timeout, so that a
-// produce the cluster cannot take fails in the client first: the commit
-// then ends in an abort the worker recovers from (tasks rewind to the last
-// committed offsets), rather than in the coordinator aborting the
-// transaction behind the producer's back and fencing it, which is fatal.
+// No record delivery timeout is set (kgo.RecordDeliveryTimeout), and none
+// may be: kgo measures it from each record's timestamp, and eddy's output
+// records carry the event time of their input, which may be far in the
+// past (a backlog, or a partition held back by another member's open
+// transaction). Such records would fail the moment they are produced. A
+// commit that cannot complete is bounded instead by endTimeout, and a
+// transaction left open by a stuck or dead member by the transaction
+// timeout, after which the coordinator aborts it.
 const (
 	transactionTimeout = 10 * time.Second
-	deliveryTimeout    = 8 * time.Second
 	// maxFailedCommits is how many commits in a row may abort before the
 	// worker gives up: an abort is normal after a rebalance, a long run
 	// of them means the cluster or the application is broken.
@@ -50,7 +52,6 @@ func eosOpts(appID, processID string, worker int) []kgo.Opt {
 	return []kgo.Opt{
 		kgo.TransactionalID(transactionalID(appID, processID, worker)),
 		kgo.TransactionTimeout(transactionTimeout),
-		kgo.RecordDeliveryTimeout(deliveryTimeout),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.RequireStableFetchOffsets(),
 	}
@@ -67,10 +68,30 @@ func fatalTxnError(err error) bool {
 		errors.Is(err, kgo.ErrClientClosed)
 }
 
+// commitTransaction commits the open transaction after making sure every
+// record of it was delivered: a record that failed before it was ever sent
+// does not stop kgo from committing the rest, which would lose it, so a
+// transaction with any failed record is aborted instead. The changelog
+// records must have been produced already. w.mu is held.
+func (w *worker) commitTransaction(ctx context.Context) error {
+	if err := w.cl.Flush(ctx); err != nil {
+		return fmt.Errorf("flush the producer: %w", err)
+	}
+	// kgo calls every promise before Flush returns.
+	w.produced.Lock()
+	failed := w.produced.err
+	w.produced.err = nil
+	w.produced.Unlock()
+	if failed != nil {
+		w.log.Warn("a record of the transaction failed; aborting it", "err", failed)
+		w.failedCommits++
+	}
+	return w.endTransaction(ctx, failed == nil, !w.mu.closing)
+}
+
 // endTransaction ends the open transaction, committing the running tasks'
 // work if commit is set and the transaction can still commit, and begins
-// the next one if begin is set. The changelog records must have been
-// produced already. w.mu is held.
+// the next one if begin is set. w.mu is held.
 //
 // On a commit, the overlays are applied and checkpoints written. On an
 // abort (asked for, or forced by a rebalance or an error), every running
@@ -84,6 +105,14 @@ func (w *worker) endTransaction(ctx context.Context, commit, begin bool) error {
 	start := time.Now()
 	committed, err := w.sess.End(ctx, kgo.TransactionEndTry(commit))
 	w.mu.abortPending = false
+	if !committed && len(w.txnStart) > 0 {
+		// kgo's session rewinds only the partitions that have a committed
+		// offset: one whose first transaction aborts would go on from
+		// where the aborted transaction stopped, and its records would be
+		// lost. Rewind every partition the transaction read explicitly.
+		w.cl.SetOffsets(w.txnStart)
+	}
+	w.txnStart = nil
 	if err != nil && fatalTxnError(err) {
 		return fmt.Errorf("end transaction: %w (a newer instance with this transactional id, %s, fenced this one: do two instances share a state directory?)",
 			err, transactionalID(w.e.cfg.ApplicationID, w.e.procID, w.idx))
@@ -102,14 +131,12 @@ func (w *worker) endTransaction(ctx context.Context, commit, begin bool) error {
 		}
 		w.log.Debug("transaction committed", "tasks", len(running), "took", time.Since(start))
 	} else {
-		if !commit {
-			w.log.Info("transaction aborted after a rebalance; tasks rewind to the last committed offsets", "tasks", len(running))
-		} else {
+		if commit {
 			w.failedCommits++
-			w.log.Warn("transaction aborted; tasks rewind to the last committed offsets", "err", err, "aborts_in_a_row", w.failedCommits)
-			if w.failedCommits >= maxFailedCommits {
-				return fmt.Errorf("%d transactions in a row aborted, the last with: %v", w.failedCommits, err)
-			}
+		}
+		w.log.Info("transaction aborted; tasks rewind to the last committed offsets", "tasks", len(running), "wanted_commit", commit, "err", err, "aborts_in_a_row", w.failedCommits)
+		if w.failedCommits >= maxFailedCommits {
+			return fmt.Errorf("%d transactions in a row aborted, the last with: %v", w.failedCommits, err)
 		}
 		if !begin {
 			// Shutting down: the tasks close next; just drop their writes.
@@ -120,21 +147,33 @@ func (w *worker) endTransaction(ctx context.Context, commit, begin bool) error {
 			return err
 		}
 	}
+	// End has flushed or aborted every record of this transaction; what
+	// failed belonged to it, not to the next one.
 	w.produced.Lock()
-	perr := w.produced.err
 	w.produced.err = nil
 	w.produced.Unlock()
-	if perr != nil && committed {
-		// A committed transaction cannot hold a failed record: kgo fails
-		// the commit. Seeing one here is a bug worth stopping for.
-		return fmt.Errorf("a record failed in a committed transaction: %w", perr)
-	}
 	if begin {
 		if err := w.sess.Begin(); err != nil {
 			return fmt.Errorf("begin transaction: %w", err)
 		}
 	}
 	return nil
+}
+
+// noteTxnStart remembers where the open transaction started reading a
+// partition, the first time it reads from it.
+func (w *worker) noteTxnStart(topic string, partition int32, offset int64) {
+	if w.txnStart == nil {
+		w.txnStart = map[string]map[int32]kgo.EpochOffset{}
+	}
+	ps := w.txnStart[topic]
+	if ps == nil {
+		ps = map[int32]kgo.EpochOffset{}
+		w.txnStart[topic] = ps
+	}
+	if _, ok := ps[partition]; !ok {
+		ps[partition] = kgo.EpochOffset{Epoch: -1, Offset: offset}
+	}
 }
 
 // reopen closes tasks without applying their uncommitted writes and opens

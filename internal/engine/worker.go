@@ -49,6 +49,9 @@ type worker struct {
 	sess *kgo.GroupTransactSession
 	// failedCommits counts transactions in a row that aborted.
 	failedCommits int
+	// txnStart holds, per input partition, the offset of the first record
+	// the open transaction consumed: where an abort rewinds to.
+	txnStart map[string]map[int32]kgo.EpochOffset
 
 	// prodCtx outlives the run context so that the final commit at
 	// shutdown can still produce.
@@ -239,6 +242,9 @@ func (w *worker) step(fetches kgo.Fetches) error {
 		if len(p.Records) == 0 {
 			return
 		}
+		if w.sess != nil {
+			w.noteTxnStart(p.Topic, p.Partition, p.Records[0].Offset)
+		}
 		id, ok := w.bal.Layout().TaskOf(p.Topic, p.Partition)
 		if at := w.mu.tasks[id]; ok && at != nil {
 			at.t.Add(p.Records)
@@ -349,7 +355,7 @@ func (w *worker) commit(ctx context.Context, tasks []*activeTask) error {
 		at.t.FlushChangelog(start)
 	}
 	if w.sess != nil {
-		return w.endTransaction(ctx, true, !w.mu.closing)
+		return w.commitTransaction(ctx)
 	}
 	if err := w.cl.Flush(ctx); err != nil {
 		return fmt.Errorf("flush the producer: %w", err)
