@@ -35,6 +35,12 @@
 // Kafka before the input offsets that produced them are committed, so a
 // crash loses nothing (it may repeat work since the last commit).
 //
+// Under ExactlyOnce, step 4 is one Kafka transaction per worker: the
+// changelog records, the outputs and the input offsets (with the group
+// generation) commit together, and only then are the overlays applied. If
+// the transaction aborts (a rebalance during it, an error), every task is
+// reopened from its checkpoint and re-reads from the last committed offsets.
+//
 // When a task is assigned, its stores are restored from their changelogs,
 // from the checkpoint on (persistent stores) or from the start (in-memory
 // stores, or a missing or corrupt checkpoint), before it processes input.
