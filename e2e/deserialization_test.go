@@ -34,7 +34,7 @@ func numbers(t *testing.T, topic string, n, bad int) map[string]int64 {
 }
 
 func aggTopics(t *testing.T) (app, in, pass, stats string) {
-	name := strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-"))
+	name := uniqueName(t)
 	app, in, pass, stats = "agg-"+name, name+"-numbers", name+"-pass", name+"-stats"
 	createTopics(t, 1, in, pass, stats)
 	return

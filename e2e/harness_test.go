@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -333,4 +334,13 @@ func kadmClient(cl *kgo.Client) *kadm.Client { return kadm.NewClient(cl) }
 
 func ctx30() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), 30*time.Second)
+}
+
+var runSeq atomic.Int64
+
+// uniqueName names a test's topics and group: the test's name plus a
+// number unique in the process and the time, so that -count and reruns
+// against a long-lived broker (KAFKA_BROKERS) never collide.
+func uniqueName(t *testing.T) string {
+	return fmt.Sprintf("%s-%d-%d", strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-")), runSeq.Add(1), time.Now().Unix()%100000)
 }

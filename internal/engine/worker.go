@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -59,6 +60,8 @@ type worker struct {
 	prodCancel context.CancelFunc
 	// ready is closed when the worker is fully built; see newWorker.
 	ready chan struct{}
+	// owned is a snapshot of the ids in mu.tasks; see ownedTasks.
+	owned atomic.Pointer[[]processor.TaskID]
 
 	mu struct {
 		sync.Mutex
@@ -178,15 +181,20 @@ func newWorker(e *Engine, idx int) (*worker, error) {
 }
 
 // ownedTasks reports the active tasks at a join, for the balancer's
-// stickiness.
+// stickiness. kgo calls it from its group goroutine while it holds the
+// join, and the loop may at that moment hold w.mu inside a commit that
+// waits for the join to finish: so it reads a snapshot, never w.mu.
 func (w *worker) ownedTasks() []processor.TaskID {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	ids := make([]processor.TaskID, 0, len(w.mu.tasks))
-	for id := range w.mu.tasks {
-		ids = append(ids, id)
+	if ids := w.owned.Load(); ids != nil {
+		return *ids
 	}
-	return ids
+	return nil
+}
+
+// publishOwned refreshes the snapshot ownedTasks reads. w.mu is held.
+func (w *worker) publishOwned() {
+	ids := w.sortedTasks()
+	w.owned.Store(&ids)
 }
 
 // run is the worker's loop. It returns nil after a clean shutdown.
@@ -469,6 +477,7 @@ func (w *worker) startTasks(ids []processor.TaskID) error {
 			return err
 		}
 		w.mu.tasks[id] = at
+		w.publishOwned()
 		if len(at.logged) == 0 {
 			if err := w.startRunning(at, 0, time.Now()); err != nil {
 				return err
@@ -538,6 +547,7 @@ func (w *worker) closeTasks(ids []processor.TaskID, clean bool) {
 			continue
 		}
 		delete(w.mu.tasks, id)
+		w.publishOwned()
 		w.restores.cancel(at)
 		if !clean {
 			at.t.AbortStores()
