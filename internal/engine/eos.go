@@ -104,6 +104,19 @@ func (w *worker) endTransaction(ctx context.Context, commit, begin bool) error {
 	defer cancel()
 	start := time.Now()
 	committed, err := w.sess.End(ctx, kgo.TransactionEndTry(commit))
+	if err != nil && !fatalTxnError(err) {
+		// End can fail before it ends the transaction (its flush gives up
+		// when ctx ends, as after a long freeze): end it with an abort
+		// now, or the next Begin finds it still open.
+		// (Ending a transaction that is not open is a no-op.)
+		actx, acancel := context.WithTimeout(context.Background(), endTimeout)
+		_, aerr := w.sess.End(actx, kgo.TryAbort)
+		acancel()
+		if aerr != nil {
+			return fmt.Errorf("end transaction: %w; then aborting it: %w", err, aerr)
+		}
+		committed = false
+	}
 	w.mu.abortPending = false
 	if !committed && len(w.txnStart) > 0 {
 		// kgo's session rewinds only the partitions that have a committed
