@@ -34,22 +34,27 @@ type benchConfig struct {
 	rounds     int
 	json       bool
 	workloads  string
+	intervals  []time.Duration
+	guarantees []eddy.Guarantee
 	verbose    bool
 	out        io.Writer
 }
 
 // benchResult is one workload's median over the rounds.
 type benchResult struct {
-	Workload         string    `json:"workload"`
-	Records          int       `json:"records"`
-	Seconds          float64   `json:"seconds"`
-	RecordsPerSec    float64   `json:"records_per_sec"`
-	RatioVsRaw       *float64  `json:"ratio_vs_raw,omitempty"`
-	Guarantee        string    `json:"guarantee,omitempty"`
-	CommitIntervalMS int64     `json:"commit_interval_ms,omitempty"`
-	Rounds           int       `json:"rounds"`
-	AllSeconds       []float64 `json:"all_seconds"`
-	Broker           string    `json:"broker"`
+	Workload      string   `json:"workload"`
+	Records       int      `json:"records"`
+	Seconds       float64  `json:"seconds"`
+	RecordsPerSec float64  `json:"records_per_sec"`
+	RatioVsRaw    *float64 `json:"ratio_vs_raw,omitempty"`
+	// RatioVsAtLeastOnce is an exactly-once row's rate over its
+	// at-least-once twin's (same workload and commit interval).
+	RatioVsAtLeastOnce *float64  `json:"ratio_vs_at_least_once,omitempty"`
+	Guarantee          string    `json:"guarantee,omitempty"`
+	CommitIntervalMS   int64     `json:"commit_interval_ms,omitempty"`
+	Rounds             int       `json:"rounds"`
+	AllSeconds         []float64 `json:"all_seconds"`
+	Broker             string    `json:"broker"`
 }
 
 func bench(ctx context.Context, args []string) error {
@@ -62,6 +67,8 @@ func bench(ctx context.Context, args []string) error {
 	fs.IntVar(&c.partitions, "partitions", 6, "partitions of the input topic")
 	fs.IntVar(&c.rounds, "rounds", 3, "rounds; each workload runs once per round, interleaved, and the median is reported")
 	fs.BoolVar(&c.json, "json", false, "print one JSON object per workload")
+	intervals := fs.String("commit-intervals", "100ms,1s", "commit intervals of the eddy workloads, comma separated; each is run under every guarantee")
+	guarantees := fs.String("guarantees", "at-least-once,exactly-once", "processing guarantees of the eddy workloads, comma separated")
 	fs.StringVar(&c.workloads, "workloads", "", "comma-separated workloads to run (default all: raw-pipe, eddy-stateless-pipe, eddy-wordcount); ratios need raw-pipe")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	fs.BoolVar(&c.verbose, "v", false, "log what the eddy workloads do (debug level) to stderr")
@@ -70,10 +77,12 @@ func bench(ctx context.Context, args []string) error {
 
 Measures, in one run on one broker, a hand-written franz-go consume->produce
 pipe (the physical limit), eddy's stateless pipe (MapValues then To) and eddy's
-word count, and prints records/s for each and each eddy workload's ratio to the
-raw pipe. Every workload reads the same input topic from the start, in its own
-consumer group, and is timed from its start until its last output record is
-acknowledged by the broker.
+word count, each eddy workload under every -guarantees at every
+-commit-intervals, and prints records/s, each eddy row's ratio to the raw pipe
+and each exactly-once row's ratio to its at-least-once twin. Every workload
+reads the same input topic from the start, in its own consumer group, and is
+timed from its start until all its output is visible to a read_committed
+reader.
 
 `))
 		fs.PrintDefaults()
@@ -83,6 +92,23 @@ acknowledged by the broker.
 		return errors.New("bench: -records, -key-size, -partitions and -rounds must be positive and -value-size at least 8")
 	}
 	c.out = os.Stdout
+	for _, s := range strings.Split(*intervals, ",") {
+		d, err := time.ParseDuration(s)
+		if err != nil || d <= 0 {
+			return fmt.Errorf("bench: -commit-intervals: %q is not a positive duration", s)
+		}
+		c.intervals = append(c.intervals, d)
+	}
+	for _, s := range strings.Split(*guarantees, ",") {
+		switch s {
+		case "at-least-once":
+			c.guarantees = append(c.guarantees, eddy.AtLeastOnce)
+		case "exactly-once":
+			c.guarantees = append(c.guarantees, eddy.ExactlyOnce)
+		default:
+			return fmt.Errorf("bench: -guarantees: %q is not at-least-once or exactly-once", s)
+		}
+	}
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
 		if err != nil {
@@ -129,21 +155,36 @@ func runBench(ctx context.Context, c benchConfig, broker string) error {
 		fmt.Fprintf(c.out, "broker %s, %d records of %d-byte keys and %d-byte values on %d partitions (%d words), %d rounds\n",
 			broker, c.records, c.keySize, c.valueSize, c.partitions, words, c.rounds)
 	}
+	// A workload runs once per variant; twins (same workload and commit
+	// interval, other guarantee) share the workload name.
 	type workload struct {
-		name  string
-		eddy  bool
-		outN  int
-		run   func(ctx context.Context, id, output string) error
-		times []float64
+		name      string
+		variant   variant
+		run       func(ctx context.Context, id, output string) error
+		times     []float64
+		rawRate   float64
+		twinIndex int // index of the at-least-once twin of an exactly-once row, or -1
 	}
-	wls := []*workload{
-		{name: "raw-pipe", outN: c.records, run: func(ctx context.Context, id, output string) error { return rawPipe(ctx, c, input, output, id) }},
-		{name: "eddy-stateless-pipe", eddy: true, outN: c.records, run: func(ctx context.Context, id, output string) error {
-			return eddyPipe(ctx, c, input, output, id, c.records)
-		}},
-		{name: "eddy-wordcount", eddy: true, outN: words, run: func(ctx context.Context, id, output string) error {
-			return eddyWordCount(ctx, c, input, output, id, words)
-		}},
+	wls := []*workload{{name: "raw-pipe", twinIndex: -1, run: func(ctx context.Context, id, output string) error { return rawPipe(ctx, c, input, output, id) }}}
+	for _, name := range []string{"eddy-stateless-pipe", "eddy-wordcount"} {
+		for _, iv := range c.intervals {
+			first := len(wls)
+			for _, g := range c.guarantees {
+				v := variant{guarantee: g, commitInterval: iv}
+				w := &workload{name: name, variant: v, twinIndex: -1}
+				if g == eddy.ExactlyOnce && len(wls) > first {
+					w.twinIndex = first // the at-least-once row added just before
+				}
+				if name == "eddy-stateless-pipe" {
+					w.run = func(ctx context.Context, id, output string) error { return eddyPipe(ctx, c, v, input, output, id) }
+				} else {
+					w.run = func(ctx context.Context, id, output string) error {
+						return eddyWordCount(ctx, c, v, input, output, id, words)
+					}
+				}
+				wls = append(wls, w)
+			}
+		}
 	}
 	if c.workloads != "" {
 		keep := strings.Split(c.workloads, ",")
@@ -151,6 +192,12 @@ func runBench(ctx context.Context, c benchConfig, broker string) error {
 		if len(wls) == 0 {
 			return fmt.Errorf("bench: no workload matches -workloads %q", c.workloads)
 		}
+	}
+	label := func(w *workload) string {
+		if w.variant.commitInterval == 0 {
+			return w.name
+		}
+		return fmt.Sprintf("%s %s %v", w.name, w.variant.guarantee, w.variant.commitInterval)
 	}
 	for round := 0; round < c.rounds; round++ {
 		for i, w := range wls {
@@ -161,28 +208,34 @@ func runBench(ctx context.Context, c benchConfig, broker string) error {
 			}
 			start := time.Now()
 			if err := w.run(ctx, id, output); err != nil {
-				return fmt.Errorf("%s: %w", w.name, err)
+				return fmt.Errorf("%s: %w", label(w), err)
 			}
 			w.times = append(w.times, time.Since(start).Seconds())
 			if !c.json {
-				fmt.Fprintf(c.out, "  round %d %-20s %6.2fs\n", round+1, w.name, w.times[len(w.times)-1])
+				fmt.Fprintf(c.out, "  round %d %-48s %6.2fs\n", round+1, label(w), w.times[len(w.times)-1])
 			}
 		}
 	}
 	var rawRate float64
+	rates := make([]float64, len(wls))
 	enc := json.NewEncoder(c.out)
-	for _, w := range wls {
+	for i, w := range wls {
 		med := median(w.times)
 		r := benchResult{Workload: w.name, Records: c.records, Seconds: med, RecordsPerSec: float64(c.records) / med, Rounds: c.rounds, AllSeconds: w.times, Broker: broker}
-		if !w.eddy {
+		rates[i] = r.RecordsPerSec
+		if w.variant.commitInterval == 0 {
 			rawRate = r.RecordsPerSec
 		} else {
 			if rawRate > 0 {
 				ratio := r.RecordsPerSec / rawRate
 				r.RatioVsRaw = &ratio
 			}
-			r.Guarantee = eddy.AtLeastOnce.String()
-			r.CommitIntervalMS = benchCommitInterval.Milliseconds()
+			if w.twinIndex >= 0 && w.twinIndex < i {
+				ratio := r.RecordsPerSec / rates[w.twinIndex]
+				r.RatioVsAtLeastOnce = &ratio
+			}
+			r.Guarantee = w.variant.guarantee.String()
+			r.CommitIntervalMS = w.variant.commitInterval.Milliseconds()
 		}
 		if c.json {
 			if err := enc.Encode(r); err != nil {
@@ -190,18 +243,23 @@ func runBench(ctx context.Context, c benchConfig, broker string) error {
 			}
 			continue
 		}
-		line := fmt.Sprintf("%-20s %10.0f records/s  (median %.2fs of %d)", r.Workload, r.RecordsPerSec, med, c.rounds)
+		line := fmt.Sprintf("%-48s %10.0f records/s  (median %.2fs of %d)", label(w), r.RecordsPerSec, med, c.rounds)
 		if r.RatioVsRaw != nil {
 			line += fmt.Sprintf("  %.2f x raw", *r.RatioVsRaw)
+		}
+		if r.RatioVsAtLeastOnce != nil {
+			line += fmt.Sprintf("  %.2f x at-least-once", *r.RatioVsAtLeastOnce)
 		}
 		fmt.Fprintln(c.out, line)
 	}
 	return nil
 }
 
-// benchCommitInterval is the eddy workloads' commit interval: eddy's
-// at-least-once default.
-const benchCommitInterval = 30 * time.Second
+// variant is a processing guarantee and a commit interval.
+type variant struct {
+	guarantee      eddy.Guarantee
+	commitInterval time.Duration
+}
 
 func median(xs []float64) float64 {
 	s := slices.Clone(xs)
@@ -302,14 +360,19 @@ func rawPipe(ctx context.Context, c benchConfig, input, output, group string) er
 }
 
 // runEddy runs top until output holds want records.
-func runEddy(ctx context.Context, c benchConfig, top *topology.Topology, id, output string, want int) error {
+// runEddy runs top until every output is visible to a read_committed
+// reader: under at-least-once, when output holds want records; under
+// exactly-once, when the group has committed input (and, for a workload
+// with a repartition topic, that too) to its end, since outputs become
+// visible with the transaction that commits their input.
+func runEddy(ctx context.Context, c benchConfig, v variant, top *topology.Topology, id, input, repartition, output string, want int) error {
 	dir, err := os.MkdirTemp("", "eddy-bench-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
 	app, err := eddy.New(top, eddy.ApplicationID(id), eddy.Brokers(c.brokers...), eddy.StateDir(dir),
-		eddy.CommitInterval(benchCommitInterval), eddy.Logger(benchLogger(c.verbose)),
+		eddy.ProcessingGuarantee(v.guarantee), eddy.CommitInterval(v.commitInterval), eddy.Logger(benchLogger(c.verbose)),
 		eddy.KafkaOptions(kgo.RebalanceTimeout(5*time.Second)))
 	if err != nil {
 		return err
@@ -318,7 +381,11 @@ func runEddy(ctx context.Context, c benchConfig, top *topology.Topology, id, out
 	defer cancel()
 	errc := make(chan error, 1)
 	go func() { errc <- app.Run(runCtx) }()
-	if err := waitOutput(ctx, c.brokers, output, want, errc); err != nil {
+	wait := func() error { return waitOutput(ctx, c.brokers, output, want, errc) }
+	if v.guarantee == eddy.ExactlyOnce {
+		wait = func() error { return waitCommitted(ctx, c.brokers, id, input, repartition, errc) }
+	}
+	if err := wait(); err != nil {
 		cancel()
 		<-errc
 		return err
@@ -360,7 +427,7 @@ func waitOutput(ctx context.Context, brokers []string, output string, want int, 
 	}
 }
 
-func eddyPipe(ctx context.Context, c benchConfig, input, output, id string, want int) error {
+func eddyPipe(ctx context.Context, c benchConfig, v variant, input, output, id string) error {
 	b := topology.NewBuilder()
 	src := topology.Source(b, input, serde.Bytes(), serde.Bytes())
 	topology.MapValues(src, func(v []byte) []byte { return v }).To(output)
@@ -368,10 +435,10 @@ func eddyPipe(ctx context.Context, c benchConfig, input, output, id string, want
 	if err != nil {
 		return err
 	}
-	return runEddy(ctx, c, top, id, output, want)
+	return runEddy(ctx, c, v, top, id, input, "", output, c.records)
 }
 
-func eddyWordCount(ctx context.Context, c benchConfig, input, output, id string, want int) error {
+func eddyWordCount(ctx context.Context, c benchConfig, v variant, input, output, id string, want int) error {
 	b := topology.NewBuilder()
 	src := topology.Source(b, input, serde.String(), serde.String())
 	words := topology.FlatMap(src, func(_ string, line string) []topology.KeyValue[string, string] {
@@ -387,7 +454,62 @@ func eddyWordCount(ctx context.Context, c benchConfig, input, output, id string,
 	if err != nil {
 		return err
 	}
-	return runEddy(ctx, c, top, id, output, want)
+	return runEddy(ctx, c, v, top, id, input, id+"-counts-repartition", output, want)
+}
+
+// waitCommitted polls until group has committed input to its end and,
+// when repartition is set, that transactional topic to its end: a
+// partition written in transactions ends with a commit marker, so its
+// committed offset stops one short of the end once no transaction is
+// open (last stable offset = end).
+func waitCommitted(ctx context.Context, brokers []string, group, input, repartition string, errc chan error) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	topics := []string{input}
+	if repartition != "" {
+		topics = append(topics, repartition)
+	}
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-errc:
+			if err == nil {
+				err = errors.New("the application stopped early")
+			}
+			return err
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+		committed, err1 := adm.FetchOffsets(ctx, group)
+		ends, err2 := adm.ListEndOffsets(ctx, topics...)
+		stable, err3 := adm.ListCommittedOffsets(ctx, topics...)
+		if err1 != nil || err2 != nil || err3 != nil || len(ends) < len(topics) {
+			continue
+		}
+		done := true
+		ends.Each(func(e kadm.ListedOffset) {
+			c, ok := committed.Lookup(e.Topic, e.Partition)
+			st, _ := stable.Lookup(e.Topic, e.Partition)
+			switch {
+			case e.Err != nil:
+				done = false
+			case e.Offset == 0:
+			case e.Topic == input && (!ok || c.At < e.Offset):
+				done = false
+			case e.Topic == repartition && (!ok || st.Offset != e.Offset || c.At < e.Offset-1):
+				done = false
+			}
+		})
+		if done {
+			return nil
+		}
+	}
 }
 
 func benchLogger(verbose bool) *slog.Logger {
