@@ -160,12 +160,14 @@ func runBench(ctx context.Context, c benchConfig, broker string) error {
 	type workload struct {
 		name      string
 		variant   variant
-		run       func(ctx context.Context, id, output string) error
+		run       func(ctx context.Context, id, output string) (done time.Time, err error)
 		times     []float64
 		rawRate   float64
 		twinIndex int // index of the at-least-once twin of an exactly-once row, or -1
 	}
-	wls := []*workload{{name: "raw-pipe", twinIndex: -1, run: func(ctx context.Context, id, output string) error { return rawPipe(ctx, c, input, output, id) }}}
+	wls := []*workload{{name: "raw-pipe", twinIndex: -1, run: func(ctx context.Context, id, output string) (time.Time, error) {
+		return rawPipe(ctx, c, input, output, id)
+	}}}
 	for _, name := range []string{"eddy-stateless-pipe", "eddy-wordcount"} {
 		for _, iv := range c.intervals {
 			first := len(wls)
@@ -176,9 +178,11 @@ func runBench(ctx context.Context, c benchConfig, broker string) error {
 					w.twinIndex = first // the at-least-once row added just before
 				}
 				if name == "eddy-stateless-pipe" {
-					w.run = func(ctx context.Context, id, output string) error { return eddyPipe(ctx, c, v, input, output, id) }
+					w.run = func(ctx context.Context, id, output string) (time.Time, error) {
+						return eddyPipe(ctx, c, v, input, output, id)
+					}
 				} else {
-					w.run = func(ctx context.Context, id, output string) error {
+					w.run = func(ctx context.Context, id, output string) (time.Time, error) {
 						return eddyWordCount(ctx, c, v, input, output, id, words)
 					}
 				}
@@ -207,10 +211,11 @@ func runBench(ctx context.Context, c benchConfig, broker string) error {
 				return err
 			}
 			start := time.Now()
-			if err := w.run(ctx, id, output); err != nil {
+			done, err := w.run(ctx, id, output)
+			if err != nil {
 				return fmt.Errorf("%s: %w", label(w), err)
 			}
-			w.times = append(w.times, time.Since(start).Seconds())
+			w.times = append(w.times, done.Sub(start).Seconds())
 			if !c.json {
 				fmt.Fprintf(c.out, "  round %d %-48s %6.2fs\n", round+1, label(w), w.times[len(w.times)-1])
 			}
@@ -319,11 +324,11 @@ func produceInput(ctx context.Context, cl *kgo.Client, topic string, c benchConf
 
 // rawPipe is the hand-written franz-go pipe: a group consumer that
 // produces every record it reads to output, until all are acknowledged.
-func rawPipe(ctx context.Context, c benchConfig, input, output, group string) error {
+func rawPipe(ctx context.Context, c benchConfig, input, output, group string) (time.Time, error) {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(c.brokers...), kgo.ConsumerGroup(group), kgo.ConsumeTopics(input),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.MaxBufferedRecords(100_000), kgo.ProducerLinger(5*time.Millisecond))
 	if err != nil {
-		return err
+		return time.Time{}, err
 	}
 	defer cl.Close()
 	var acked atomic.Int64
@@ -337,11 +342,12 @@ func rawPipe(ctx context.Context, c benchConfig, input, output, group string) er
 			close(done)
 		}
 	}
+	var finished time.Time
 	consumed := 0
 	for consumed < c.records {
 		fetches := cl.PollFetches(ctx)
 		if err := ctx.Err(); err != nil {
-			return err
+			return time.Time{}, err
 		}
 		fetches.EachRecord(func(r *kgo.Record) {
 			consumed++
@@ -350,13 +356,14 @@ func rawPipe(ctx context.Context, c benchConfig, input, output, group string) er
 	}
 	select {
 	case <-done:
+		finished = time.Now()
 	case <-ctx.Done():
-		return ctx.Err()
+		return time.Time{}, ctx.Err()
 	}
 	if err, _ := failed.Load().(error); err != nil {
-		return err
+		return time.Time{}, err
 	}
-	return nil
+	return finished, nil
 }
 
 // runEddy runs top until output holds want records.
@@ -365,17 +372,17 @@ func rawPipe(ctx context.Context, c benchConfig, input, output, group string) er
 // exactly-once, when the group has committed input (and, for a workload
 // with a repartition topic, that too) to its end, since outputs become
 // visible with the transaction that commits their input.
-func runEddy(ctx context.Context, c benchConfig, v variant, top *topology.Topology, id, input, repartition, output string, want int) error {
+func runEddy(ctx context.Context, c benchConfig, v variant, top *topology.Topology, id, input, repartition, output string, want int) (time.Time, error) {
 	dir, err := os.MkdirTemp("", "eddy-bench-")
 	if err != nil {
-		return err
+		return time.Time{}, err
 	}
 	defer os.RemoveAll(dir)
 	app, err := eddy.New(top, eddy.ApplicationID(id), eddy.Brokers(c.brokers...), eddy.StateDir(dir),
 		eddy.ProcessingGuarantee(v.guarantee), eddy.CommitInterval(v.commitInterval), eddy.Logger(benchLogger(c.verbose)),
 		eddy.KafkaOptions(kgo.RebalanceTimeout(5*time.Second)))
 	if err != nil {
-		return err
+		return time.Time{}, err
 	}
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -388,10 +395,12 @@ func runEddy(ctx context.Context, c benchConfig, v variant, top *topology.Topolo
 	if err := wait(); err != nil {
 		cancel()
 		<-errc
-		return err
+		return time.Time{}, err
 	}
+	// The output is complete: the run's time ends here, before shutdown.
+	done := time.Now()
 	cancel()
-	return <-errc
+	return done, <-errc
 }
 
 // waitOutput polls output's end offsets until they add up to want.
@@ -427,18 +436,18 @@ func waitOutput(ctx context.Context, brokers []string, output string, want int, 
 	}
 }
 
-func eddyPipe(ctx context.Context, c benchConfig, v variant, input, output, id string) error {
+func eddyPipe(ctx context.Context, c benchConfig, v variant, input, output, id string) (time.Time, error) {
 	b := topology.NewBuilder()
 	src := topology.Source(b, input, serde.Bytes(), serde.Bytes())
 	topology.MapValues(src, func(v []byte) []byte { return v }).To(output)
 	top, err := b.Build()
 	if err != nil {
-		return err
+		return time.Time{}, err
 	}
 	return runEddy(ctx, c, v, top, id, input, "", output, c.records)
 }
 
-func eddyWordCount(ctx context.Context, c benchConfig, v variant, input, output, id string, want int) error {
+func eddyWordCount(ctx context.Context, c benchConfig, v variant, input, output, id string, want int) (time.Time, error) {
 	b := topology.NewBuilder()
 	src := topology.Source(b, input, serde.String(), serde.String())
 	words := topology.FlatMap(src, func(_ string, line string) []topology.KeyValue[string, string] {
@@ -452,7 +461,7 @@ func eddyWordCount(ctx context.Context, c benchConfig, v variant, input, output,
 	words.GroupByKey().Count(topology.StoreName("counts")).ToStream().To(output)
 	top, err := b.Build()
 	if err != nil {
-		return err
+		return time.Time{}, err
 	}
 	return runEddy(ctx, c, v, top, id, input, id+"-counts-repartition", output, want)
 }

@@ -574,7 +574,9 @@ func (w *worker) shutdown(clean bool) error {
 	w.mu.Lock()
 	w.mu.closing = true
 	var err error
-	if clean && w.mu.fatal == nil {
+	// Nothing new since the last commit means nothing to commit (and under
+	// exactly-once an empty commit costs kgo a 500 ms pause).
+	if clean && w.mu.fatal == nil && w.uncommitted {
 		ctx, cancel := context.WithTimeout(w.prodCtx, 30*time.Second)
 		err = w.commit(ctx, w.runningTasks(nil))
 		cancel()
