@@ -46,6 +46,7 @@ func New(top *topology.Topology, opts ...Option) (*App, error) {
 		SkipProcessingErrors: c.processing == SkipOnProcessingError,
 		DeadLetterTopic:      c.deadLetter,
 		ExactlyOnce:          c.guarantee == ExactlyOnce,
+		NoProduceRetries:     c.production == FailOnProductionError,
 		Replication:          c.replication,
 		SessionTimeout:       c.sessionTimeout,
 	})

@@ -73,6 +73,25 @@ const (
 	SkipOnProcessingError
 )
 
+// ProductionHandling says what to do when a record cannot be produced.
+type ProductionHandling int
+
+const (
+	// RetryTransientProductionErrors lets the client retry errors that pass
+	// (a leader moving, a broker restarting, a request timing out) until the
+	// record is written; an error that does not pass (a record too large, a
+	// write not authorized, a missing topic) fails the commit. Under
+	// at-least-once that stops the application with an error naming the
+	// topic; under exactly-once it aborts the transaction, and the tasks
+	// retry from the last commit (ten aborts in a row stop the
+	// application).
+	RetryTransientProductionErrors ProductionHandling = iota
+	// FailOnProductionError does not retry: the first error of any kind
+	// fails the commit as above. Use it where a slow broker must surface at
+	// once rather than be waited out.
+	FailOnProductionError
+)
+
 type config struct {
 	appID          string
 	brokers        []string
@@ -84,6 +103,7 @@ type config struct {
 	logger         *slog.Logger
 	deser          DeserializationHandling
 	processing     ProcessingHandling
+	production     ProductionHandling
 	deadLetter     string
 	replication    int16
 	sessionTimeout time.Duration
@@ -142,6 +162,13 @@ func OnDeserializationError(h DeserializationHandling) Option {
 // processing.exception.handler.
 func OnProcessingError(h ProcessingHandling) Option {
 	return func(c *config) { c.processing = h }
+}
+
+// OnProductionError sets the handling of records that cannot be produced
+// (default RetryTransientProductionErrors). Kafka Streams:
+// default.production.exception.handler, whose default also fails.
+func OnProductionError(h ProductionHandling) Option {
+	return func(c *config) { c.production = h }
 }
 
 // DeadLetterTopic sends every record a skip handler drops to topic (which
@@ -220,6 +247,9 @@ func newConfig(opts []Option) (config, error) {
 	}
 	if c.processing != FailOnProcessingError && c.processing != SkipOnProcessingError {
 		bad("unknown processing-error handling %d", c.processing)
+	}
+	if c.production != RetryTransientProductionErrors && c.production != FailOnProductionError {
+		bad("unknown production-error handling %d", c.production)
 	}
 	if c.deadLetter != "" && c.deser != SkipOnDeserializationError && c.processing != SkipOnProcessingError {
 		bad("DeadLetterTopic %q receives skipped records, but no handler skips: choose SkipOnDeserializationError or SkipOnProcessingError", c.deadLetter)

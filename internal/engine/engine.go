@@ -38,9 +38,12 @@ type Config struct {
 	DeadLetterTopic string
 	// ExactlyOnce commits outputs, changelogs and input offsets in one
 	// transaction per worker.
-	ExactlyOnce    bool
-	Replication    int16
-	SessionTimeout time.Duration
+	ExactlyOnce bool
+	// NoProduceRetries fails a record at its first produce error instead
+	// of letting the client retry transient ones.
+	NoProduceRetries bool
+	Replication      int16
+	SessionTimeout   time.Duration
 }
 
 // Engine runs a topology. Run it once.

@@ -162,6 +162,9 @@ func newWorker(e *Engine, idx int) (*worker, error) {
 		kgo.ProducerLinger(5*time.Millisecond),
 		kgo.MaxBufferedRecords(100_000),
 	)
+	if e.cfg.NoProduceRetries {
+		opts = append(opts, kgo.RecordRetries(0))
+	}
 	if e.cfg.ExactlyOnce {
 		// Appended last: the application's KafkaOptions must not turn
 		// these off.
