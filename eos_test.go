@@ -133,3 +133,55 @@ func TestAbortedTransactionLeavesNoTrace(t *testing.T) {
 		}
 	}
 }
+
+// Under exactly-once, dead letters are part of the transaction: they are
+// visible to read_committed readers once committed, with their headers.
+func TestDeadLettersUnderExactlyOnce(t *testing.T) {
+	addrs := cluster(t, kfake.SeedTopics(1, "in", "out", "dlq"))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if err := cl.ProduceSync(context.Background(),
+		&kgo.Record{Topic: "in", Value: []byte("ok")}, &kgo.Record{Topic: "in", Value: []byte("boom")}, &kgo.Record{Topic: "in", Value: []byte("ok2")},
+	).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	app := newApp(t, failingTopology(t), addrs, "eos-dlq", eddy.ProcessingGuarantee(eddy.ExactlyOnce),
+		eddy.OnProcessingError(eddy.SkipOnProcessingError), eddy.DeadLetterTopic("dlq"))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() { errc <- app.Run(ctx) }()
+	reader, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.ConsumeTopics("dlq", "out"),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reader.Close()
+	var dead, out []*kgo.Record
+	for (len(dead) < 1 || len(out) < 2) && ctx.Err() == nil {
+		reader.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
+			if r.Topic == "dlq" {
+				dead = append(dead, r)
+			} else {
+				out = append(out, r)
+			}
+		})
+	}
+	app.Close()
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	if len(dead) != 1 || string(dead[0].Value) != "boom" || len(out) != 2 {
+		t.Fatalf("dead letters %d (want the one \"boom\"), outputs %d (want 2)", len(dead), len(out))
+	}
+	h := map[string]string{}
+	for _, x := range dead[0].Headers {
+		h[x.Key] = string(x.Value)
+	}
+	if h[eddy.HeaderErrorKind] != "processing" || h[eddy.HeaderSourceOffset] != "1" || h[eddy.HeaderSourceTopic] != "in" {
+		t.Errorf("dead letter headers = %v", h)
+	}
+}
