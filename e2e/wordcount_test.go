@@ -135,10 +135,16 @@ func TestKillNineTakeover(t *testing.T) {
 	for i := range 3 {
 		ps = append(ps, r.start(fmt.Sprintf("instance-%d", i), filepath.Join(dir, fmt.Sprint(i))))
 	}
+	// Every instance holds tasks, so the victim writes changelog records
+	// of its own that the survivors must restore.
+	for _, p := range ps {
+		p.waitFor(`msg="tasks assigned"`, 1, 60*time.Second)
+	}
 	r.waitConsumed()
 	r.produceLines(2000)
-	// Kill one instance while it works through the second batch.
-	time.Sleep(300 * time.Millisecond)
+	// Kill one instance while it works through the second batch, after it
+	// had time (the 200 ms commit interval) to commit some of it.
+	time.Sleep(time.Second)
 	victim := ps[1]
 	victim.kill()
 	before := [2]int{strings.Count(ps[0].out.String(), `msg="tasks assigned"`), strings.Count(ps[2].out.String(), `msg="tasks assigned"`)}
