@@ -403,8 +403,9 @@ func runEddy(ctx context.Context, c benchConfig, v variant, top *topology.Topolo
 	return done, <-errc
 }
 
-// waitOutput polls output's end offsets until they add up to want.
-func waitOutput(ctx context.Context, brokers []string, output string, want int, errc chan error) error {
+// pollUntil calls done every 20 ms with an admin client until it reports
+// true, the application stops (errc) or ctx ends.
+func pollUntil(ctx context.Context, brokers []string, errc chan error, done func(*kadm.Client) bool) error {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
 	if err != nil {
 		return err
@@ -424,16 +425,58 @@ func waitOutput(ctx context.Context, brokers []string, output string, want int, 
 			return ctx.Err()
 		case <-tick.C:
 		}
-		ends, err := adm.ListEndOffsets(ctx, output)
-		if err != nil {
-			continue
-		}
-		var n int64
-		ends.Each(func(o kadm.ListedOffset) { n += o.Offset })
-		if n >= int64(want) {
+		if done(adm) {
 			return nil
 		}
 	}
+}
+
+// waitOutput waits until output's end offsets add up to want.
+func waitOutput(ctx context.Context, brokers []string, output string, want int, errc chan error) error {
+	return pollUntil(ctx, brokers, errc, func(adm *kadm.Client) bool {
+		ends, err := adm.ListEndOffsets(ctx, output)
+		if err != nil {
+			return false
+		}
+		var n int64
+		ends.Each(func(o kadm.ListedOffset) { n += o.Offset })
+		return n >= int64(want)
+	})
+}
+
+// waitCommitted waits until group has committed input to its end and,
+// when repartition is set, that transactional topic to its end: a
+// partition written in transactions ends with a commit marker, so its
+// committed offset stops one short of the end once no transaction is
+// open (last stable offset = end).
+func waitCommitted(ctx context.Context, brokers []string, group, input, repartition string, errc chan error) error {
+	topics := []string{input}
+	if repartition != "" {
+		topics = append(topics, repartition)
+	}
+	return pollUntil(ctx, brokers, errc, func(adm *kadm.Client) bool {
+		committed, err1 := adm.FetchOffsets(ctx, group)
+		ends, err2 := adm.ListEndOffsets(ctx, topics...)
+		stable, err3 := adm.ListCommittedOffsets(ctx, topics...)
+		if err1 != nil || err2 != nil || err3 != nil || len(ends) < len(topics) {
+			return false
+		}
+		done := true
+		ends.Each(func(e kadm.ListedOffset) {
+			c, ok := committed.Lookup(e.Topic, e.Partition)
+			st, _ := stable.Lookup(e.Topic, e.Partition)
+			switch {
+			case e.Err != nil:
+				done = false
+			case e.Offset == 0:
+			case e.Topic == input && (!ok || c.At < e.Offset):
+				done = false
+			case e.Topic == repartition && (!ok || st.Offset != e.Offset || c.At < e.Offset-1):
+				done = false
+			}
+		})
+		return done
+	})
 }
 
 func eddyPipe(ctx context.Context, c benchConfig, v variant, input, output, id string) (time.Time, error) {
@@ -464,61 +507,6 @@ func eddyWordCount(ctx context.Context, c benchConfig, v variant, input, output,
 		return time.Time{}, err
 	}
 	return runEddy(ctx, c, v, top, id, input, id+"-counts-repartition", output, want)
-}
-
-// waitCommitted polls until group has committed input to its end and,
-// when repartition is set, that transactional topic to its end: a
-// partition written in transactions ends with a commit marker, so its
-// committed offset stops one short of the end once no transaction is
-// open (last stable offset = end).
-func waitCommitted(ctx context.Context, brokers []string, group, input, repartition string, errc chan error) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
-	topics := []string{input}
-	if repartition != "" {
-		topics = append(topics, repartition)
-	}
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		select {
-		case err := <-errc:
-			if err == nil {
-				err = errors.New("the application stopped early")
-			}
-			return err
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-tick.C:
-		}
-		committed, err1 := adm.FetchOffsets(ctx, group)
-		ends, err2 := adm.ListEndOffsets(ctx, topics...)
-		stable, err3 := adm.ListCommittedOffsets(ctx, topics...)
-		if err1 != nil || err2 != nil || err3 != nil || len(ends) < len(topics) {
-			continue
-		}
-		done := true
-		ends.Each(func(e kadm.ListedOffset) {
-			c, ok := committed.Lookup(e.Topic, e.Partition)
-			st, _ := stable.Lookup(e.Topic, e.Partition)
-			switch {
-			case e.Err != nil:
-				done = false
-			case e.Offset == 0:
-			case e.Topic == input && (!ok || c.At < e.Offset):
-				done = false
-			case e.Topic == repartition && (!ok || st.Offset != e.Offset || c.At < e.Offset-1):
-				done = false
-			}
-		})
-		if done {
-			return nil
-		}
-	}
 }
 
 func benchLogger(verbose bool) *slog.Logger {
