@@ -299,7 +299,10 @@ func runChaos(t *testing.T, wipe, exactlyOnce bool) {
 	if r.Verified != chaosRecords || r.Unexpected != 0 {
 		t.Errorf("verified %d of %d inputs, %d unexpected records; want all, and none", r.Verified, chaosRecords, r.Unexpected)
 	}
-	if a.restored() == 0 {
-		t.Error("no incarnation restored a changelog record: the kills never moved a task or lost a store")
+	// A wiped instance must restore its tasks' stores in full. Without
+	// wipes, a task that returns to its own instance has a checkpoint as
+	// new as its last commit and may rightly restore nothing.
+	if wipe && a.restored() == 0 {
+		t.Error("no incarnation restored a changelog record although killed instances lost their state")
 	}
 }

@@ -59,10 +59,13 @@ func eosOpts(appID, processID string, worker int) []kgo.Opt {
 
 // fatalTxnError reports errors after which the worker must stop: it was
 // fenced by a newer instance of itself, it may not use transactions, or
-// its client is gone.
+// its client is gone. INVALID_PRODUCER_EPOCH is not among them: the
+// coordinator answers it when it aborted a transaction that outlived the
+// transaction timeout (a long rebalance, a frozen process), which is an
+// abort like any other; if the producer cannot recover, maxFailedCommits
+// stops the worker.
 func fatalTxnError(err error) bool {
 	return errors.Is(err, kerr.ProducerFenced) ||
-		errors.Is(err, kerr.InvalidProducerEpoch) ||
 		errors.Is(err, kerr.TransactionalIDAuthorizationFailed) ||
 		errors.Is(err, kerr.ClusterAuthorizationFailed) ||
 		errors.Is(err, kgo.ErrClientClosed)
