@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -96,7 +97,7 @@ func TestUndeserializableRecordIsSkippedWhenAsked(t *testing.T) {
 func readCommitted(t *testing.T, group, topic string) int64 {
 	t.Helper()
 	cl := client(t)
-	adm := kadmClient(cl)
+	adm := kadm.NewClient(cl)
 	ctx, cancel := ctx30()
 	defer cancel()
 	offs, err := adm.FetchOffsets(ctx, group)

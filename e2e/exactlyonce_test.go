@@ -2,12 +2,11 @@ package e2e
 
 import (
 	"context"
-	"fmt"
 	"maps"
-	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/eddystream/eddy/serde"
@@ -39,12 +38,7 @@ func committedCounts(t *testing.T, topic string, want map[string]int64, d time.D
 func TestExactlyOnceSurvivesKillNine(t *testing.T) {
 	r := newWordCount(t, 6)
 	r.produceLines(2000)
-	dir := t.TempDir()
-	var ps []*proc
-	for i := range 3 {
-		ps = append(ps, r.start(fmt.Sprintf("instance-%d", i), filepath.Join(dir, fmt.Sprint(i)),
-			"-guarantee", "exactly-once", "-commit-interval", "100ms"))
-	}
+	ps := r.startInstances(3, t.TempDir(), "-guarantee", "exactly-once", "-commit-interval", "100ms")
 	r.produceLines(2000)
 	time.Sleep(time.Second)
 	ps[1].kill()
@@ -53,7 +47,7 @@ func TestExactlyOnceSurvivesKillNine(t *testing.T) {
 	// readers of its partitions until the coordinator aborts it (the
 	// 10 s transaction timeout), so allow for that.
 	if got := committedCounts(t, r.output, r.want, 90*time.Second); !maps.Equal(got, r.want) {
-		adm := kadmClient(client(t))
+		adm := kadm.NewClient(client(t))
 		ctx, cancel := ctx30()
 		defer cancel()
 		ends, _ := adm.ListEndOffsets(ctx, r.output, r.app+"-words-repartition", r.input)

@@ -330,8 +330,6 @@ func lines(s string) []string {
 	return out
 }
 
-func kadmClient(cl *kgo.Client) *kadm.Client { return kadm.NewClient(cl) }
-
 func ctx30() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), 30*time.Second)
 }

@@ -61,6 +61,20 @@ func (r *wcRun) start(name, stateDir string, extra ...string) *proc {
 	return start(r.t, name, "wordcount", args...)
 }
 
+// startInstances starts n instances, each with a state directory of its
+// own under dir, and waits until every one holds tasks (so the work has
+// spread before the test goes on).
+func (r *wcRun) startInstances(n int, dir string, extra ...string) []*proc {
+	var ps []*proc
+	for i := range n {
+		ps = append(ps, r.start(fmt.Sprintf("instance-%d", i), filepath.Join(dir, fmt.Sprint(i)), extra...))
+	}
+	for _, p := range ps {
+		p.waitFor(`msg="tasks assigned"`, 1, 60*time.Second)
+	}
+	return ps
+}
+
 func (r *wcRun) waitConsumed() {
 	waitConsumed(r.t, r.app, 90*time.Second, r.input, r.app+"-words-repartition")
 }
@@ -109,15 +123,7 @@ func (r *wcRun) checkAtLeast() (extra int64) {
 func TestWordCountThreeInstances(t *testing.T) {
 	r := newWordCount(t, 6)
 	r.produceLines(3000)
-	dir := t.TempDir()
-	var ps []*proc
-	for i := range 3 {
-		ps = append(ps, r.start(fmt.Sprintf("instance-%d", i), filepath.Join(dir, fmt.Sprint(i))))
-	}
-	// The work spreads: every instance gets tasks.
-	for _, p := range ps {
-		p.waitFor(`msg="tasks assigned"`, 1, 60*time.Second)
-	}
+	ps := r.startInstances(3, t.TempDir())
 	r.waitConsumed()
 	r.produceLines(1000) // while all three run
 	r.waitConsumed()
@@ -130,16 +136,9 @@ func TestWordCountThreeInstances(t *testing.T) {
 func TestKillNineTakeover(t *testing.T) {
 	r := newWordCount(t, 6)
 	r.produceLines(2000)
-	dir := t.TempDir()
-	var ps []*proc
-	for i := range 3 {
-		ps = append(ps, r.start(fmt.Sprintf("instance-%d", i), filepath.Join(dir, fmt.Sprint(i))))
-	}
 	// Every instance holds tasks, so the victim writes changelog records
 	// of its own that the survivors must restore.
-	for _, p := range ps {
-		p.waitFor(`msg="tasks assigned"`, 1, 60*time.Second)
-	}
+	ps := r.startInstances(3, t.TempDir())
 	r.waitConsumed()
 	r.produceLines(2000)
 	// Kill one instance while it works through the second batch, after it
