@@ -116,7 +116,14 @@ func NewRestorer(cl *kgo.Client, opts ...RestoreOption) (*Restorer, error) {
 // it again, from the checkpoint it had or from none, repairs it, because
 // replaying a changelog from an offset the store has already passed ends in
 // the same state.
-func (r *Restorer) Restore(ctx context.Context, tp TopicPartition, checkpoint int64, target RestoreTarget) (RestoreResult, error) {
+func (r *Restorer) Restore(ctx context.Context, tp TopicPartition, checkpoint int64, target RestoreTarget) (res RestoreResult, err error) {
+	if l := r.cfg.listener; l != nil {
+		defer func() { l.OnRestoreEnd(tp, res, err) }()
+	}
+	return r.restore(ctx, tp, checkpoint, target)
+}
+
+func (r *Restorer) restore(ctx context.Context, tp TopicPartition, checkpoint int64, target RestoreTarget) (RestoreResult, error) {
 	start := time.Now()
 	res := RestoreResult{Partition: tp}
 	for restarts := 0; ; restarts++ {
@@ -133,6 +140,9 @@ func (r *Restorer) Restore(ctx context.Context, tp TopicPartition, checkpoint in
 			res.StartOffset = plan.From
 		}
 		r.logPlan(tp, checkpoint, logStart, plan, first)
+		if l := r.cfg.listener; l != nil {
+			l.OnRestoreStart(tp, plan.From, plan.End)
+		}
 		if plan.Full {
 			if err := target.Wipe(); err != nil {
 				return res, fmt.Errorf("changelog: restore %s: wiping the store: %w", tp, err)
@@ -244,6 +254,9 @@ func (r *Restorer) copy(ctx context.Context, tp TopicPartition, plan Plan, targe
 				return next, applied, fmt.Errorf("applying records at offsets %d to %d: %w", chunk[0].Offset, chunk[len(chunk)-1].Offset, err)
 			}
 			applied += int64(len(chunk))
+			if l := r.cfg.listener; l != nil {
+				l.OnBatchRestored(tp, chunk[len(chunk)-1].Offset+1, len(chunk))
+			}
 		}
 		next = batch.next
 		prog.report(next, applied)

@@ -753,3 +753,53 @@ func TestNewRestorerValidatesOptions(t *testing.T) {
 		t.Error("NewRestorer(nil) succeeded")
 	}
 }
+
+// recordingListener records what a Restorer tells its listener.
+type recordingListener struct {
+	mu      sync.Mutex
+	starts  []string
+	batches []int64 // next offsets
+	records int
+	ends    []RestoreResult
+}
+
+func (l *recordingListener) OnRestoreStart(tp TopicPartition, from, end int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.starts = append(l.starts, fmt.Sprintf("%s %d..%d", tp, from, end))
+}
+
+func (l *recordingListener) OnBatchRestored(_ TopicPartition, next int64, records int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.batches = append(l.batches, next)
+	l.records += records
+}
+
+func (l *recordingListener) OnRestoreEnd(_ TopicPartition, res RestoreResult, err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err == nil {
+		l.ends = append(l.ends, res)
+	}
+}
+
+func TestRestoreListener(t *testing.T) {
+	h := newHarness(t, 1, 1, nil)
+	h.produce(h.producer, 0, someRecords(10)...)
+	l := &recordingListener{}
+	tp := TopicPartition{Topic: testTopic, Partition: 0}
+	res, err := h.restorer(WithBatchSize(4), WithListener(l)).Restore(testContext(t), tp, 2, newMemTarget())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{tp.String() + " 2..10"}; !slices.Equal(l.starts, want) {
+		t.Errorf("starts = %q, want %q", l.starts, want)
+	}
+	if want := []int64{6, 10}; !slices.Equal(l.batches, want) {
+		t.Errorf("batch next offsets = %v, want %v", l.batches, want)
+	}
+	if l.records != 8 || len(l.ends) != 1 || l.ends[0].Records != res.Records {
+		t.Errorf("records = %d, ends = %+v; want 8 records and one end matching %+v", l.records, l.ends, res)
+	}
+}
