@@ -54,6 +54,55 @@ func TestMemoryBackendCountIsExact(t *testing.T) {
 	}
 }
 
+func TestMemoryBackendSizeIsExact(t *testing.T) {
+	b := state.NewMemoryBackend()
+	defer b.Close()
+	sizer, ok := b.(state.Sizer)
+	if !ok {
+		t.Fatal("the memory backend does not implement Sizer")
+	}
+	steps := []struct {
+		name  string
+		batch []state.Write
+		want  int64
+	}{
+		{"empty", nil, 0},
+		{"two puts", []state.Write{
+			{Key: []byte("a"), Value: []byte("123")},
+			{Key: []byte("bb"), Value: []byte("4567")},
+		}, 4 + 6},
+		{"an overwrite counts the new value only", []state.Write{
+			{Key: []byte("a"), Value: []byte("1")},
+		}, 2 + 6},
+		{"an empty value counts its key", []state.Write{
+			{Key: []byte("c"), Value: nil},
+		}, 2 + 6 + 1},
+		{"the last write to a key in a batch wins", []state.Write{
+			{Key: []byte("d"), Value: []byte("xxxxxxxx")},
+			{Key: []byte("d"), Value: []byte("y")},
+		}, 2 + 6 + 1 + 2},
+		{"deleting an absent key changes nothing", []state.Write{
+			{Key: []byte("absent"), Delete: true},
+		}, 2 + 6 + 1 + 2},
+		{"deletes shrink it to zero", []state.Write{
+			{Key: []byte("a"), Delete: true},
+			{Key: []byte("bb"), Delete: true},
+			{Key: []byte("c"), Delete: true},
+			{Key: []byte("d"), Delete: true},
+			{Key: []byte("d"), Delete: true},
+		}, 0},
+	}
+	for _, step := range steps {
+		if err := b.Apply(step.batch); err != nil {
+			t.Fatalf("%s: Apply: %v", step.name, err)
+		}
+		got, err := sizer.ApproximateSize()
+		if err != nil || got != step.want {
+			t.Fatalf("%s: ApproximateSize = %d, %v; want %d", step.name, got, err, step.want)
+		}
+	}
+}
+
 func BenchmarkMemoryBackend(b *testing.B) {
 	statetest.RunBackendBenchmarks(b, func(b *testing.B) state.Backend {
 		return state.NewMemoryBackend()

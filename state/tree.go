@@ -36,6 +36,9 @@ func newEntry(key, value []byte) entry {
 	return entry{key: buf[:n:n], value: buf[n:]}
 }
 
+// bytes returns the length of e's key and value together.
+func (e entry) bytes() int64 { return int64(len(e.key) + len(e.value)) }
+
 // newTombstone copies key into an entry that marks it deleted.
 func newTombstone(key []byte) entry {
 	return entry{key: cloneBound(key)}

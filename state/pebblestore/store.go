@@ -32,7 +32,8 @@ var openDirs = struct {
 
 // Open opens the Pebble store in dir, creating dir and an empty store if
 // dir does not exist or is empty. The directory belongs to the store: put
-// nothing else in it. The returned Backend also implements state.Counter.
+// nothing else in it. The returned Backend also implements state.Counter
+// and state.Sizer.
 //
 // Open fails with an error matching state.ErrCorruptStore when dir cannot
 // hold a trustworthy store: its files are damaged or missing (for example a
@@ -128,10 +129,14 @@ func open(dir string, cfg *config) (*store, error) {
 			DataCorruption: func(info pebble.DataCorruptionInfo) {
 				logger.Errorf("corrupt data in %s: %v", info.Path, info.Details)
 			},
-			FlushBegin: func(pebble.FlushInfo) { s.flushing.Store(s.unflushed.Load()) },
+			FlushBegin: func(pebble.FlushInfo) {
+				s.flushing.Store(s.unflushed.Load())
+				s.flushingBytes.Store(s.unflushedBytes.Load())
+			},
 			FlushEnd: func(info pebble.FlushInfo) {
 				if info.Err == nil {
 					s.unflushed.Add(-s.flushing.Load())
+					s.unflushedBytes.Add(-s.flushingBytes.Load())
 				}
 			},
 		},
@@ -217,9 +222,15 @@ type store struct {
 	// batch until the next flush ends. Pebble's flush goroutine writes both
 	// fields, hence the atomics.
 	unflushed, flushing atomic.Int64
+	// unflushedBytes and flushingBytes do the same for ApproximateSize: the
+	// bytes of the keys and values written and not yet flushed.
+	unflushedBytes, flushingBytes atomic.Int64
 }
 
-var _ state.Counter = (*store)(nil)
+var (
+	_ state.Counter = (*store)(nil)
+	_ state.Sizer   = (*store)(nil)
+)
 
 // readError wraps an error met while reading or writing the open store.
 func (s *store) readError(op string, err error) error {
@@ -263,6 +274,7 @@ func (s *store) Apply(batch []state.Write) error {
 	b := s.db.NewBatch()
 	defer b.Close()
 	var delta int64 // puts minus deletes, for ApproximateCount
+	var size int64  // key and value bytes, for ApproximateSize; a tombstone takes room too
 	for _, w := range batch {
 		var err error
 		if w.Delete {
@@ -272,6 +284,7 @@ func (s *store) Apply(batch []state.Write) error {
 			err = b.Set(w.Key, w.Value, nil)
 			delta++
 		}
+		size += int64(len(w.Key) + len(w.Value))
 		if err != nil {
 			return fmt.Errorf("pebblestore: apply in %s: build the batch of %d writes (split it?): %w", s.dir, len(batch), err)
 		}
@@ -280,6 +293,7 @@ func (s *store) Apply(batch []state.Write) error {
 		return s.readError("apply", err)
 	}
 	s.unflushed.Add(delta)
+	s.unflushedBytes.Add(size)
 	return nil
 }
 
@@ -349,6 +363,31 @@ func (s *store) ApproximateCount() (int64, error) {
 		}
 	}
 	return max(n, 0), nil
+}
+
+// ApproximateSize estimates the bytes the store's data takes: the file
+// sizes of its live sstables (and of blob files, should value separation
+// be turned on), which are compressed, plus the raw bytes of the keys and
+// values written since the last flush, which sit in the memtable and the
+// WAL. Overwritten and deleted data counts until compaction drops it, and a
+// delete adds its tombstone, so the figure falls only after compactions. It
+// leaves out the WAL files, the MANIFEST and obsolete files awaiting
+// deletion, so it can run below the directory's du.
+//
+// It reads Pebble's DB.Metrics: about 2µs and 30 small allocations,
+// whatever the number of sstables. Listing the sstables (DB.SSTables), as
+// ApproximateCount does, measured 7µs and 18 KB at 65 sstables, and grows
+// with them.
+// Metrics().DiskSpaceUsage() itself is not used: it counts the live WAL at
+// its size when it was opened, so it misses recent writes.
+// EstimateDiskUsage would be cheaper still but needs a largest key, which
+// an unbounded byte-ordered keyspace does not have.
+func (s *store) ApproximateSize() (int64, error) {
+	if s.db == nil {
+		return 0, state.ErrClosed
+	}
+	m := s.db.Metrics()
+	return m.Total().TablesSize + int64(m.BlobFiles.LiveSize) + max(s.unflushedBytes.Load(), 0), nil
 }
 
 // iterator is the Iterator of a store. A nil it means the iterator has

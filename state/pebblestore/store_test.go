@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"log"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -178,6 +179,65 @@ func TestApproximateCount(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantCount("after compaction", 900)
+}
+
+func TestApproximateSize(t *testing.T) {
+	b := openT(t, filepath.Join(t.TempDir(), "store"))
+	defer b.Close()
+	s := b.(*store)
+	size := func() int64 {
+		t.Helper()
+		n, err := s.ApproximateSize()
+		if err != nil {
+			t.Fatalf("ApproximateSize: %v", err)
+		}
+		return n
+	}
+	if got := size(); got != 0 {
+		t.Errorf("empty store: ApproximateSize = %d, want 0", got)
+	}
+	// Random values, which do not compress, keep the sstable near the raw
+	// size of the data.
+	rnd := rand.New(rand.NewPCG(1, 2))
+	var batch []state.Write
+	for i := range 1000 {
+		value := make([]byte, 100)
+		for j := range value {
+			value[j] = byte(rnd.Uint32())
+		}
+		batch = append(batch, state.Write{Key: fmt.Appendf(nil, "k%04d", i), Value: value})
+	}
+	const raw = 1000 * (5 + 100)
+	if err := b.Apply(batch); err != nil {
+		t.Fatal(err)
+	}
+	if got := size(); got != raw {
+		t.Errorf("1000 keys in the memtable: ApproximateSize = %d, want their %d raw bytes", got, raw)
+	}
+	if err := s.db.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if got := size(); got < raw*9/10 || got > raw*3/2 {
+		t.Errorf("1000 keys in an sstable: ApproximateSize = %d, want about %d", got, raw)
+	}
+
+	var deletes []state.Write
+	for _, w := range batch {
+		deletes = append(deletes, state.Write{Key: w.Key, Delete: true})
+	}
+	if err := b.Apply(deletes); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.db.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	before := size()
+	if err := s.db.Compact(context.Background(), []byte("k"), []byte("l"), false); err != nil {
+		t.Fatal(err)
+	}
+	if got := size(); got >= before || got > raw/10 {
+		t.Errorf("after deleting every key and compacting: ApproximateSize = %d, want it well below %d (%d before compaction)", got, raw, before)
+	}
 }
 
 func TestSharedCache(t *testing.T) {

@@ -13,8 +13,11 @@
 // The suite checks the whole Backend contract as documented on
 // state.Backend and state.Iterator: point reads and writes, batches, range
 // bounds, binary keys, snapshot iteration while writing, buffer ownership,
-// and behaviour after Close. Properties that need more than one open, such
-// as persistence across a reopen, belong to the backend's own tests.
+// and behaviour after Close. A backend that implements state.Sizer also
+// runs the checks every size must pass (the Sizer test is skipped for one
+// that does not). Properties that need more than one open, such as
+// persistence across a reopen, and how exact a backend's size is, belong to
+// the backend's own tests.
 package statetest
 
 import (
@@ -53,6 +56,7 @@ func RunBackendTests(t *testing.T, open func(t *testing.T) state.Backend) {
 		{"ManyKeys", testManyKeys},
 		{"RangeWhileWriting", testRangeWhileWriting},
 		{"UseAfterClose", testUseAfterClose},
+		{"Sizer", testSizer},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -571,5 +575,50 @@ func testUseAfterClose(t *testing.T, b state.Backend) {
 	}
 	if _, err := b.Range(nil, nil); !errors.Is(err, state.ErrClosed) {
 		t.Errorf("Range after Close: err = %v, want ErrClosed", err)
+	}
+}
+
+// testSizer checks what every state.Sizer must do, however approximate: a
+// size is never negative, grows when data is written, and reads ErrClosed
+// after Close.
+func testSizer(t *testing.T, b state.Backend) {
+	sizer, ok := b.(state.Sizer)
+	if !ok {
+		t.Skip("the backend does not implement state.Sizer")
+	}
+	size := func(when string) int64 {
+		t.Helper()
+		n, err := sizer.ApproximateSize()
+		if err != nil {
+			t.Fatalf("%s: ApproximateSize: %v", when, err)
+		}
+		if n < 0 {
+			t.Fatalf("%s: ApproximateSize = %d, want >= 0", when, n)
+		}
+		return n
+	}
+	empty := size("empty")
+
+	value := string(bytes.Repeat([]byte("v"), 100))
+	var batch []state.Write
+	for i := range 100 {
+		batch = append(batch, put(fmt.Sprintf("k%03d", i), value))
+	}
+	apply(t, b, batch...)
+	if full := size("after 100 puts of 100 bytes"); full <= empty {
+		t.Errorf("ApproximateSize after writing 10 KB = %d, want more than the empty backend's %d", full, empty)
+	}
+
+	for i := range batch {
+		batch[i] = del(string(batch[i].Key))
+	}
+	apply(t, b, batch...)
+	size("after deleting every key")
+
+	if err := b.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if _, err := sizer.ApproximateSize(); !errors.Is(err, state.ErrClosed) {
+		t.Errorf("ApproximateSize after Close: err = %v, want ErrClosed", err)
 	}
 }
