@@ -27,6 +27,23 @@ type Plan struct {
 	// partitions and rejoin (kgo does this by itself for a cooperative
 	// balancer), and the rebalance that follows assigns the task afresh.
 	Deferred []Transfer
+	// Held lists, sorted by task, the stateful tasks that the balanced
+	// plan puts on a process without caught-up state: they stay active on
+	// a process whose state is caught up until a later (probing)
+	// rebalance finds the target caught up. While tasks are held, task
+	// counts are not balanced.
+	Held []Hold
+	// Warmups lists, sorted by task, the warm-up replicas: standby tasks,
+	// beyond AssignOptions.NumStandbyReplicas, given to the target of a
+	// held task so that its state catches up there. There are at most
+	// AssignOptions.MaxWarmupReplicas. They are also in the members'
+	// Assignment.StandbyTasks.
+	Warmups []Replica
+	// ProbeRebalance reports that the group should rebalance again after
+	// a while (the probing rebalance interval), because tasks are held or
+	// the lags of stateful tasks were unknown. The Assignment of the
+	// member with the lowest id carries the flag.
+	ProbeRebalance bool
 }
 
 // Transfer is a task on its way from its current owners to a new one.
@@ -41,7 +58,63 @@ type Transfer struct {
 	To string
 }
 
-// Assign decides which member runs which task. It is pure: the same input
+// Hold is a stateful task kept active on a caught-up process instead of
+// the member the balanced plan chose.
+type Hold struct {
+	// Task is the held task.
+	Task processor.TaskID
+	// On is the member planned to run the task: its previous owner if that
+	// one is caught up, otherwise a member of the most caught-up process.
+	// Like any planned task, it may be deferred (see Plan.Deferred).
+	On string
+	// To is the member the balanced plan chose, whose process has no
+	// caught-up state for the task.
+	To string
+}
+
+// Replica is a standby (or warm-up) replica of a task on a member.
+type Replica struct {
+	// Task is the replicated task.
+	Task processor.TaskID
+	// Member is the member that keeps the task's state.
+	Member string
+}
+
+// OffsetSumRunning is the offset sum a member reports for a task (in
+// MemberMetadata.TaskOffsetSums) when it runs the task as an active task
+// and is caught up: the assignor takes its lag as 0, whatever the end
+// offsets. Kafka Streams: Task.LATEST_OFFSET.
+const OffsetSumRunning int64 = -2
+
+// AssignOptions holds the inputs of Assign besides the group: the end
+// offsets of the changelogs and the replica settings. Assign takes them
+// literally; the Balancer fills in the defaults of its Config. The zero
+// value plans no standby or warm-up replicas and takes the lags of
+// stateful tasks as unknown.
+type AssignOptions struct {
+	// EndOffsets holds the end offsets of the changelog partitions, by
+	// topic and partition. A stateful task's end offset sum is the sum
+	// over its changelog partitions (Layout.TaskOffsetSum); the lag of a
+	// process for the task is that sum minus the process's offset sum. A
+	// stateful task with a changelog partition missing here has an unknown
+	// lag.
+	EndOffsets map[string]map[int32]int64
+	// NumStandbyReplicas is how many standby replicas each stateful task
+	// gets, each on another process than the task's active one and than
+	// each other; fewer if there are not enough processes. Negative is 0.
+	NumStandbyReplicas int
+	// AcceptableRecoveryLag is the lag up to which a process's state for a
+	// task counts as caught up: the task may become active there without
+	// a warm-up. Negative is 0.
+	AcceptableRecoveryLag int64
+	// MaxWarmupReplicas is how many warm-up replicas the whole group may
+	// have at once. With 0, held tasks wait for standby replicas to catch
+	// up. Negative is 0.
+	MaxWarmupReplicas int
+}
+
+// Assign decides which member runs which task, and which members keep
+// standby replicas of which stateful tasks. It is pure: the same input
 // gives the same Plan, whatever the order of members.
 //
 // The tasks are those of layout given the partition counts of the source
@@ -49,25 +122,80 @@ type Transfer struct {
 // are taken in member id order; a member id listed twice counts once, with
 // its first metadata. Each member belongs to the process (instance) named by
 // its metadata's ProcessID; a member without one is a process of its own.
+// A process's rack is the first non-empty Rack of its members in id order,
+// and its offset sum for a task the best its members report:
+// OffsetSumRunning, else the highest sum (other negative sums are
+// ignored).
+//
+// # Lag
+//
+// A process's lag for a stateful task is the task's end offset sum minus
+// the process's offset sum: 0 if it runs the task (OffsetSumRunning),
+// never below 0, and the end offset sum plus one if it reports no sum (it
+// has no state). A process is caught up for a task if it has state and its
+// lag is at most opts.AcceptableRecoveryLag, or if the task's changelogs
+// are empty. If a task's lag is unknown (end offsets missing), the
+// processes that claim it (see rule 3) or report any offset sum for it
+// count as caught up, the higher sum the more, and the plan asks for a
+// probing rebalance. A stateless task has no lag: every process is caught
+// up for it.
+//
+// # Active tasks
 //
 // The rules, in order of precedence:
 //
 //  1. Every task goes to exactly one member, all its partitions together.
 //  2. Balance: the task counts of processes differ by at most one, and so do
-//     the task counts of the members of one process.
+//     the task counts of the members of one process; except for held tasks
+//     (rule 6).
 //  3. Stickiness: a task stays with the member that owned it (its
 //     metadata's ActiveTasks) if that member is still in the group and has
 //     room within its balanced share, and otherwise stays in the member's
 //     process while the process has room. The processes and members that
 //     run one task more than others are those it lets keep the most tasks.
 //     When two members claim a task, the claim with the higher generation
-//     wins, then the member with the lower id.
-//  4. Spread: tasks that must move, or are new, go first to the processes
-//     (then members) that have the fewest tasks of the same sub-topology.
+//     wins, then the member with the lower id. A member over its share
+//     gives up first the tasks that another process with room is caught
+//     up for, then those it has some state for.
+//  4. Caught up, then spread: tasks that must move, or are new, go first
+//     to processes with room that are caught up for them, then to those
+//     with some state, then to any; among those, to the processes (then
+//     members) that have the fewest tasks of the same sub-topology.
 //  5. Cooperative: a task whose partitions another member owns now (its
 //     metadata's OwnedPartitions) is not given to its new member in this
 //     rebalance; see Plan.Deferred.
-func Assign(layout *Layout, partitionCounts map[string]int32, members []Member) (Plan, error) {
+//  6. Warm-up: a stateful task that rules 2 to 4 put on a process that is
+//     not caught up for it, while another process is, is held (Plan.Held):
+//     it stays with its previous owner if that one is caught up, and
+//     otherwise goes to the caught-up process with the lowest lag (then
+//     the lowest process id), to its member with the fewest tasks. If no
+//     process is caught up, the task goes where rules 2 to 4 put it: its
+//     state must be restored from the changelog anyway.
+//
+// # Standby and warm-up replicas
+//
+// Each stateful task gets min(opts.NumStandbyReplicas, processes-1)
+// standby replicas, each on a different process than the task's planned
+// active member and than each other. The processes are chosen, in order of
+// preference: on a rack that neither the active's process nor an already
+// chosen one is on (when racks are given); below its fair share of the
+// group's standby replicas (proportional to its members), so that the
+// replicas spread over new instances too; with the lowest lag, so that
+// replicas stay where their state is; with the fewest tasks (active and
+// standby) per member; with the lowest process id.
+// Within a process, the member with the fewest standby replicas, then the
+// fewest tasks, then the lowest id gets it.
+//
+// Then each held task whose target process got no standby replica gets a
+// warm-up replica on its target member (Plan.Warmups), in task order,
+// while the group has fewer than opts.MaxWarmupReplicas. Warm-ups are
+// delivered as standby tasks. A member never gets a task both active and
+// standby, and a process never gets two replicas of one task nor a replica
+// of a task it runs. Replicas need no two-phase move.
+//
+// Plan.ProbeRebalance is set when tasks are held or lags were unknown: the
+// next (probing) rebalance moves the held tasks whose targets caught up.
+func Assign(layout *Layout, partitionCounts map[string]int32, members []Member, opts AssignOptions) (Plan, error) {
 	tasks, err := layout.Tasks(partitionCounts)
 	if err != nil {
 		return Plan{}, err
@@ -76,32 +204,50 @@ func Assign(layout *Layout, partitionCounts map[string]int32, members []Member) 
 	if len(ms) == 0 {
 		return Plan{Assignments: map[string]Assignment{}}, nil
 	}
-	claim(tasks, ms)
-	setQuotas(len(tasks), procs)
-	keepClaims(procs)
-	placeFree(tasks, procs)
-	return cooperate(layout, ms), nil
+	lg := newLags(layout, tasks, opts)
+	owner := claim(tasks, ms)
+	setQuotas(len(tasks), procs, lg)
+	keepClaims(procs, lg)
+	placeFree(tasks, procs, lg)
+	held := hold(tasks, ms, procs, owner, lg)
+	replicas := placeStandbys(tasks, ms, procs, lg, max(0, opts.NumStandbyReplicas))
+	warmups := placeWarmups(held, ms, replicas, max(0, opts.MaxWarmupReplicas))
+	plan := cooperate(layout, ms)
+	plan.Held = held
+	plan.Warmups = warmups
+	plan.ProbeRebalance = len(held) > 0 || lg.unknown > 0
+	if plan.ProbeRebalance {
+		a := plan.Assignments[ms[0].ID]
+		a.ProbeRebalance = true
+		plan.Assignments[ms[0].ID] = a
+	}
+	return plan, nil
 }
 
 // member is the assignor's working state for one group member.
 type member struct {
 	Member
-	proc   *process
-	claims []processor.TaskID // tasks it owned whose claim it won, sorted
-	tasks  []processor.TaskID // tasks planned on it
-	quota  int
-	subs   map[int]int // planned tasks per sub-topology
+	proc     *process
+	claims   []processor.TaskID // tasks it owned whose claim it won, sorted
+	tasks    []processor.TaskID // tasks planned on it
+	standbys []processor.TaskID // standby and warm-up replicas planned on it
+	quota    int
+	subs     map[int]int // planned tasks per sub-topology
 }
 
 // process is the assignor's working state for one instance.
 type process struct {
-	key     string
-	members []*member // sorted by id
-	claims  int
-	quota   int
-	planned int                // tasks planned on its members
-	free    []processor.TaskID // tasks placed on the process but on no member yet
-	subs    map[int]int        // planned tasks per sub-topology
+	key      string
+	members  []*member // sorted by id
+	rack     string    // the first non-empty rack of its members
+	claims   int
+	quota    int
+	planned  int                        // tasks planned on its members
+	free     []processor.TaskID         // tasks placed on the process but on no member yet
+	subs     map[int]int                // planned tasks per sub-topology
+	sums     map[processor.TaskID]int64 // best offset sum its members report
+	claimed  map[processor.TaskID]bool  // tasks its members list as active, won or not
+	standbys int                        // replicas planned on its members
 }
 
 // groupMembers dedupes members by id (first wins), sorts them by id and
@@ -128,12 +274,26 @@ func groupMembers(in []Member) ([]*member, []*process) {
 		}
 		p := byKey[key]
 		if p == nil {
-			p = &process{key: key, subs: make(map[int]int)}
+			p = &process{key: key, subs: make(map[int]int), sums: make(map[processor.TaskID]int64), claimed: make(map[processor.TaskID]bool)}
 			byKey[key] = p
 			procs = append(procs, p)
 		}
 		p.members = append(p.members, m)
 		m.proc = p
+		if p.rack == "" {
+			p.rack = m.Metadata.Rack
+		}
+		for _, t := range m.Metadata.ActiveTasks {
+			p.claimed[t] = true
+		}
+		for t, sum := range m.Metadata.TaskOffsetSums {
+			if sum < 0 && sum != OffsetSumRunning {
+				continue
+			}
+			if cur, ok := p.sums[t]; !ok || cur != OffsetSumRunning && (sum == OffsetSumRunning || sum > cur) {
+				p.sums[t] = sum
+			}
+		}
 	}
 	slices.SortFunc(procs, func(a, b *process) int { return cmp.Compare(a.key, b.key) })
 	return ms, procs
@@ -141,7 +301,8 @@ func groupMembers(in []Member) ([]*member, []*process) {
 
 // claim resolves the members' claims on the tasks: of several members
 // claiming a task, the highest generation wins, then the lowest member id.
-func claim(tasks []processor.TaskID, ms []*member) {
+// It returns the winners by task.
+func claim(tasks []processor.TaskID, ms []*member) map[processor.TaskID]*member {
 	owner := make(map[processor.TaskID]*member, len(tasks))
 	for _, t := range tasks {
 		owner[t] = nil
@@ -160,6 +321,7 @@ func claim(tasks []processor.TaskID, ms []*member) {
 			m.proc.claims++
 		}
 	}
+	return owner
 }
 
 // setQuotas sets how many tasks each process and member runs. The n tasks
@@ -176,15 +338,37 @@ func claim(tasks []processor.TaskID, ms []*member) {
 // tasks in the assigning rebalance. By saving, the processes of the
 // revoking rebalance still shed nothing, so the assigning rebalance moves
 // nothing more.
-func setQuotas(n int, procs []*process) {
+//
+// On equal savings, the process whose claims are the coldest elsewhere
+// runs one more: the one that could hand over fewer of its tasks to a
+// process with state for them. This keeps a process that holds tasks for
+// warm-ups (which inflate its claims) shedding the warmed-up tasks, rather
+// than another process shedding tasks nobody has state for, so warm-ups
+// stay put from one rebalance to the next. Then the most claims win.
+func setQuotas(n int, procs []*process, lg *lags) {
 	base := n / len(procs)
 	saving := make(map[*process]int, len(procs))
+	cold := make(map[*process]int, len(procs))
 	for _, p := range procs {
 		saving[p] = shedCount(p, base) - shedCount(p, base+1)
+		for _, m := range p.members {
+			for _, t := range m.claims {
+				c := classNone
+				for _, q := range procs {
+					if q != p && q.claims < base {
+						c = min(c, lg.of(q, t).class)
+					}
+				}
+				cold[p] += c
+			}
+		}
 	}
 	order := slices.Clone(procs)
 	slices.SortStableFunc(order, func(a, b *process) int {
 		if c := cmp.Compare(saving[b], saving[a]); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(cold[b], cold[a]); c != 0 {
 			return c
 		}
 		return cmp.Compare(b.claims, a.claims)
@@ -225,11 +409,19 @@ func shedCount(p *process, q int) int {
 }
 
 // keepClaims plans on each member its claims, up to its quota. A member
-// over quota gives up first the tasks of the sub-topology its process has
-// most of, which spreads sub-topologies across processes. What a member
-// gives up stays in its process while the process has room (the task's
-// state is on the process's disk), least represented sub-topology first.
-func keepClaims(procs []*process) {
+// over quota gives up first the tasks for which another process with room
+// is the warmest (caught up, then with some state), then those of the
+// sub-topology its process has most of, which spreads sub-topologies
+// across processes. What a member gives up stays in its process while the
+// process has room (the task's state is on the process's disk), least
+// represented sub-topology first.
+func keepClaims(procs []*process, lg *lags) {
+	var roomy []*process // processes that claim fewer tasks than they run
+	for _, p := range procs {
+		if p.claims < p.quota {
+			roomy = append(roomy, p)
+		}
+	}
 	for _, p := range procs {
 		for _, m := range p.members {
 			for _, t := range m.claims {
@@ -239,8 +431,20 @@ func keepClaims(procs []*process) {
 		var given []processor.TaskID
 		for _, m := range p.members {
 			m.tasks = slices.Clone(m.claims)
+			var elsewhere map[processor.TaskID]int
+			if len(m.tasks) > m.quota {
+				elsewhere = make(map[processor.TaskID]int, len(m.tasks))
+				for _, t := range m.tasks {
+					elsewhere[t] = classNone
+					for _, q := range roomy {
+						if q != p {
+							elsewhere[t] = min(elsewhere[t], lg.of(q, t).class)
+						}
+					}
+				}
+			}
 			for len(m.tasks) > m.quota {
-				at := shedIndex(m.tasks, p.subs)
+				at := shedIndex(m.tasks, p.subs, elsewhere)
 				p.subs[m.tasks[at].Subtopology]--
 				given = append(given, m.tasks[at])
 				m.tasks = slices.Delete(m.tasks, at, at+1)
@@ -264,11 +468,14 @@ func keepClaims(procs []*process) {
 	}
 }
 
-// placeFree plans the tasks that no process keeps: each goes to the process
-// with room that has the fewest tasks of its sub-topology. Then it plans
-// each process's free tasks on the member with room that has the fewest
-// tasks of the task's sub-topology.
-func placeFree(tasks []processor.TaskID, procs []*process) {
+// placeFree plans the tasks that no process keeps. First those that a
+// process with room is caught up for, each on such a process; then those
+// that a process with room has some state for, each on such a process;
+// then the rest. Among the candidates, a task goes to the warmest, then to
+// the one that has the fewest tasks of its sub-topology. Then it plans each
+// process's free tasks on the member with room that has the fewest tasks
+// of the task's sub-topology.
+func placeFree(tasks []processor.TaskID, procs []*process, lg *lags) {
 	kept := make(map[processor.TaskID]bool, len(tasks))
 	for _, p := range procs {
 		for _, t := range p.free {
@@ -280,22 +487,34 @@ func placeFree(tasks []processor.TaskID, procs []*process) {
 			}
 		}
 	}
-	for _, t := range tasks {
-		if kept[t] {
-			continue
-		}
-		var best *process
-		for _, p := range procs {
-			if p.planned >= p.quota {
+	for class := classCaughtUp; class <= classNone; class++ {
+		for _, t := range tasks {
+			if kept[t] {
 				continue
 			}
-			if best == nil || spreadLess(p.subs[t.Subtopology], p.quota-p.planned, best.subs[t.Subtopology], best.quota-best.planned) {
-				best = p
+			var best *process
+			var bestClass int
+			for _, p := range procs {
+				if p.planned >= p.quota {
+					continue
+				}
+				c := lg.of(p, t).class
+				if c > class {
+					continue
+				}
+				if best == nil || c < bestClass ||
+					c == bestClass && spreadLess(p.subs[t.Subtopology], p.quota-p.planned, best.subs[t.Subtopology], best.quota-best.planned) {
+					best, bestClass = p, c
+				}
 			}
+			if best == nil {
+				continue
+			}
+			kept[t] = true
+			best.planned++
+			best.subs[t.Subtopology]++
+			best.free = append(best.free, t)
 		}
-		best.planned++
-		best.subs[t.Subtopology]++
-		best.free = append(best.free, t)
 	}
 	for _, p := range procs {
 		for _, t := range p.free {
@@ -317,12 +536,20 @@ func placeFree(tasks []processor.TaskID, procs []*process) {
 	}
 }
 
-// shedIndex returns the index of the task to give up: the one whose
-// sub-topology has the highest count in subs, the highest task on a tie.
-func shedIndex(tasks []processor.TaskID, subs map[int]int) int {
+// shedIndex returns the index of the task to give up: the one with the
+// lowest class in elsewhere (the warmest home on another process), then
+// whose sub-topology has the highest count in subs, the highest task on a
+// tie.
+func shedIndex(tasks []processor.TaskID, subs map[int]int, elsewhere map[processor.TaskID]int) int {
 	at := 0
 	for i, t := range tasks {
 		best := tasks[at]
+		if e, be := elsewhere[t], elsewhere[best]; e != be {
+			if e < be {
+				at = i
+			}
+			continue
+		}
 		if c, bc := subs[t.Subtopology], subs[best.Subtopology]; c > bc || c == bc && best.Less(t) {
 			at = i
 		}
@@ -400,7 +627,7 @@ func cooperate(layout *Layout, ms []*member) Plan {
 			slices.Sort(from)
 			plan.Deferred = append(plan.Deferred, Transfer{Task: t, From: slices.Compact(from), To: x.ID})
 		}
-		a := Assignment{Version: AssignmentVersion, ActiveTasks: active}
+		a := Assignment{Version: AssignmentVersion, ActiveTasks: active, StandbyTasks: x.standbys}
 		if len(active) > 0 {
 			a.Partitions = layout.Partitions(active)
 		}

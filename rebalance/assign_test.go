@@ -18,7 +18,7 @@ func TestAssignNoMembers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	plan, err := Assign(l, map[string]int32{"a": 3}, nil)
+	plan, err := Assign(l, map[string]int32{"a": 3}, nil, AssignOptions{})
 	if err != nil || len(plan.Assignments) != 0 || len(plan.Deferred) != 0 {
 		t.Fatalf("plan %+v, err %v", plan, err)
 	}
@@ -33,7 +33,7 @@ func TestAssignDuplicateMemberKeepsFirst(t *testing.T) {
 		{ID: "m1", Metadata: MemberMetadata{ProcessID: "p1", Generation: 2, ActiveTasks: []processor.TaskID{tid(0, 1)}}},
 		{ID: "m1", Metadata: MemberMetadata{ProcessID: "p9", Generation: 2, ActiveTasks: []processor.TaskID{tid(0, 0)}}},
 	}
-	plan, err := Assign(l, map[string]int32{"a": 2}, members)
+	plan, err := Assign(l, map[string]int32{"a": 2}, members, AssignOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +54,7 @@ func TestAssignMembersWithoutProcessID(t *testing.T) {
 		{ID: "z"},
 		{ID: "w"},
 	}
-	plan, err := Assign(l, map[string]int32{"a": 6}, members)
+	plan, err := Assign(l, map[string]int32{"a": 6}, members, AssignOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +78,7 @@ func TestAssignMoreProcessesThanTasks(t *testing.T) {
 	for i := range 5 {
 		members = append(members, Member{ID: fmt.Sprint("m", i), Metadata: MemberMetadata{ProcessID: fmt.Sprint("p", i)}})
 	}
-	plan, err := Assign(l, map[string]int32{"a": 3}, members)
+	plan, err := Assign(l, map[string]int32{"a": 3}, members, AssignOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,12 +113,24 @@ func FuzzAssign(f *testing.F) {
 	f.Fuzz(randomGroup)
 }
 
-func randomGroup(t *testing.T, seed uint64) {
+func randomGroup(t *testing.T, seed uint64) { randomGroupOf(t, seed, false) }
+
+// TestAssignRandomStatefulGroups is TestAssignRandomGroups with stateful
+// sub-topologies, standby replicas, lagging state and instances catching
+// up at random. The invariants hold in every rebalance.
+func TestAssignRandomStatefulGroups(t *testing.T) {
+	for seed := range uint64(200) {
+		t.Run(strconv.FormatUint(seed, 10), func(t *testing.T) { randomGroupOf(t, seed, true) })
+	}
+}
+
+func randomGroupOf(t *testing.T, seed uint64, stateful bool) {
 	rng := rand.New(rand.NewPCG(seed, 0x5eed))
-	s := &sim{t: t, members: make(map[string]*simMember), counts: make(map[string]int32)}
+	s := newSim(t)
 	do := func(cmd string) []string { return s.run(fmt.Sprintf("seed %d: %s", seed, cmd), strings.Fields(cmd)) }
 
 	topic := 0
+	var changelogs []string
 	for sub := range 1 + rng.IntN(3) {
 		n := 1 + rng.IntN(12)
 		cmd := fmt.Sprintf("subtopology %d", sub)
@@ -128,8 +140,22 @@ func randomGroup(t *testing.T, seed uint64) {
 			cmd += " " + name
 			s.counts[name] = int32(n)
 		}
+		if stateful && rng.IntN(3) > 0 {
+			cl := fmt.Sprint("log", sub)
+			changelogs = append(changelogs, cl)
+			cmd += " changelog=" + cl
+		}
 		do(cmd)
 	}
+	if stateful {
+		do(fmt.Sprintf("config standbys=%d lag=%d warmups=%d", rng.IntN(3), 1+rng.IntN(100), 1+rng.IntN(3)))
+	}
+	grow := func() {
+		for _, cl := range changelogs {
+			do(fmt.Sprintf("ends %s=%d", cl, rng.IntN(1000)))
+		}
+	}
+	grow()
 	tasks, err := s.layout.Tasks(s.counts)
 	if err != nil {
 		t.Fatal(err)
@@ -155,6 +181,14 @@ func randomGroup(t *testing.T, seed uint64) {
 		do(cmd)
 	}
 	settle := func(limit int) {
+		if stateful {
+			// Held tasks and warm-ups need not settle without catching
+			// up; check the invariants over a few rebalances.
+			for range limit + 2 {
+				do("rebalance")
+			}
+			return
+		}
 		out := do("settle")
 		var n int
 		if _, err := fmt.Sscanf(out[0], "settled after %d", &n); err != nil || n > limit {
@@ -163,6 +197,14 @@ func randomGroup(t *testing.T, seed uint64) {
 	}
 	settle(3)
 	for range 8 {
+		if stateful {
+			grow()
+			for p := range 4 {
+				if rng.IntN(2) == 0 {
+					do(fmt.Sprintf("catchup p%d", p))
+				}
+			}
+		}
 		if len(s.members) > 1 && rng.IntN(3) == 0 {
 			ids := slices.Sorted(maps.Keys(s.members))
 			do("leave " + ids[rng.IntN(len(ids))])
@@ -192,13 +234,13 @@ func TestAssignDeterministic(t *testing.T) {
 		}
 		members = append(members, Member{ID: fmt.Sprint("m", i), Metadata: md})
 	}
-	want, err := Assign(l, counts, members)
+	want, err := Assign(l, counts, members, AssignOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for range 20 {
 		rng.Shuffle(len(members), func(i, j int) { members[i], members[j] = members[j], members[i] })
-		got, err := Assign(l, counts, members)
+		got, err := Assign(l, counts, members, AssignOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}

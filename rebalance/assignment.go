@@ -13,8 +13,9 @@ import (
 // writes.
 const AssignmentVersion = 1
 
-// Assignment is what the group leader gives one member: its tasks, and the
-// topic partitions of its active tasks. It travels in the SyncGroup member
+// Assignment is what the group leader gives one member: its tasks, the
+// topic partitions of its active tasks, and whether it should trigger a
+// probing rebalance. It travels in the SyncGroup member
 // assignment as a consumer-protocol assignment (kmsg.ConsumerMemberAssignment)
 // whose topics are Partitions, the partitions kgo consumes, and whose user
 // data carries eddy's versioned fields.
@@ -25,12 +26,24 @@ type Assignment struct {
 	// ActiveTasks lists the tasks the member runs, sorted.
 	ActiveTasks []processor.TaskID
 	// StandbyTasks lists the tasks whose state the member keeps warm by
-	// replaying their changelogs, sorted.
+	// replaying their changelogs, sorted: standby replicas and warm-up
+	// replicas alike. A member runs both the same way; only the leader
+	// tells them apart (Plan.Warmups), and a warm-up that has caught up
+	// becomes active in a later rebalance. Never a task of ActiveTasks.
 	StandbyTasks []processor.TaskID
 	// Partitions holds the topic partitions of ActiveTasks: every input
 	// partition of each active task.
 	Partitions map[string][]int32
+	// ProbeRebalance asks the member to trigger a rebalance after the
+	// probing rebalance interval (Config.ProbingRebalanceInterval), so that
+	// the leader can move held tasks whose warm-ups have caught up, or
+	// retry lags it could not fetch. The leader sets it on one member of
+	// the group at most; the Balancer arms the timer.
+	ProbeRebalance bool
 }
+
+// The bits of the assignment's flags field.
+const flagProbeRebalance = 1 << 0
 
 // Encode returns the assignment as a SyncGroup member assignment, with lists
 // sorted and without duplicates. It fails on a negative task id or
@@ -52,6 +65,11 @@ func (a Assignment) Encode() ([]byte, error) {
 	e := newEncoder(AssignmentVersion)
 	e.tasks(active)
 	e.tasks(standby)
+	var flags uint64
+	if a.ProbeRebalance {
+		flags |= flagProbeRebalance
+	}
+	e.uvarint(flags)
 
 	var env kmsg.ConsumerMemberAssignment
 	for _, topic := range slices.Sorted(maps.Keys(parts)) {
@@ -89,6 +107,12 @@ func DecodeAssignment(b []byte) (Assignment, error) {
 	a.Version = d.header()
 	a.ActiveTasks = d.tasks("active tasks")
 	a.StandbyTasks = d.tasks("standby tasks")
+	flags := d.uvarint("flags")
+	if a.Version <= AssignmentVersion && flags&^flagProbeRebalance != 0 {
+		// A newer version may define more bits; this one defines one.
+		d.fail("flags", fmt.Sprintf("unknown bits %#x", flags))
+	}
+	a.ProbeRebalance = flags&flagProbeRebalance != 0
 	d.end(a.Version, AssignmentVersion)
 	if d.err != nil {
 		return Assignment{}, d.err

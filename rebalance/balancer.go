@@ -1,17 +1,35 @@
 package rebalance
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"maps"
 	"math"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/eddystream/eddy/processor"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
+
+// The defaults of Config's replica settings, those of Kafka Streams.
+const (
+	// DefaultAcceptableRecoveryLag is Config.AcceptableRecoveryLag's
+	// default.
+	DefaultAcceptableRecoveryLag int64 = 10_000
+	// DefaultMaxWarmupReplicas is Config.MaxWarmupReplicas's default.
+	DefaultMaxWarmupReplicas = 2
+	// DefaultProbingRebalanceInterval is Config.ProbingRebalanceInterval's
+	// default.
+	DefaultProbingRebalanceInterval = 10 * time.Minute
+)
+
+// endOffsetsTimeout bounds the leader's Config.EndOffsets call: the
+// balance runs inside the group's rebalance, which must not stall.
+const endOffsetsTimeout = 10 * time.Second
 
 // ProtocolName is the name of eddy's group protocol, under which members
 // join the group. Versions of the data within it are negotiated by the
@@ -46,6 +64,63 @@ type Config struct {
 	// partition. Kafka Streams: the previous active tasks of its
 	// subscription info.
 	OwnedTasks func() []processor.TaskID
+	// StandbyTasks returns the standby tasks (standby and warm-up
+	// replicas) the member runs, when it joins; reported in its metadata.
+	// kgo calls it from its group goroutine: it must not block. The
+	// default reports none. Kafka Streams: the previous standby tasks of
+	// its subscription info.
+	StandbyTasks func() []processor.TaskID
+	// TaskOffsetSums returns, for every task whose state the member's
+	// instance has (on disk, as a standby or as an active task), the sum
+	// of the task's changelog offsets the state has restored up to (the
+	// next offsets to read: its checkpoint; see Layout.TaskOffsetSum), or
+	// OffsetSumRunning for a task the member runs as an active task and is
+	// caught up. The workers of an instance may report the same map or
+	// parts of it: the leader takes, per instance and task, the best.
+	// Sums below 0, other than OffsetSumRunning, are left out. kgo calls
+	// it from its group goroutine: it must not block. The default reports
+	// none, so the leader sees no state anywhere but on the tasks' owners.
+	// Kafka Streams: the task offset sums of its subscription info.
+	TaskOffsetSums func() map[processor.TaskID]int64
+	// EndOffsets returns the end offsets of the partitions of the given
+	// topics, by topic and partition. The group leader calls it inside
+	// each balance, with Layout().ChangelogTopics() (not at all for a
+	// stateless topology) and a context that expires after 10 seconds, to
+	// compute the lags of stateful tasks. The default, nil, or an error
+	// (logged at Warn) leaves the lags unknown: tasks then stay with their
+	// owners and instances that have their state, and the group probes
+	// again after ProbingRebalanceInterval. Kafka Streams: the leader's
+	// admin client listing the changelogs' end offsets.
+	EndOffsets func(ctx context.Context, topics []string) (map[string]map[int32]int64, error)
+	// NumStandbyReplicas is how many standby replicas of each stateful
+	// task the leader assigns, each on another instance than the task's
+	// active one. The default is 0. Kafka Streams: num.standby.replicas.
+	NumStandbyReplicas int
+	// AcceptableRecoveryLag is the lag (in changelog records, summed over
+	// a task's changelog partitions) up to which an instance's state
+	// counts as caught up, so that the task can become active there
+	// without a warm-up. The default, 0, means
+	// DefaultAcceptableRecoveryLag (10,000). Kafka Streams:
+	// acceptable.recovery.lag.
+	AcceptableRecoveryLag int64
+	// MaxWarmupReplicas is how many warm-up replicas the whole group may
+	// have at once: extra standby replicas on the instance a stateful task
+	// should move to, until its state there catches up. It bounds the
+	// restore traffic of a scale-out. The default, 0, means
+	// DefaultMaxWarmupReplicas (2). Kafka Streams: max.warmup.replicas.
+	MaxWarmupReplicas int
+	// ProbingRebalanceInterval is how long after an assignment that asks
+	// for a probing rebalance (Assignment.ProbeRebalance) the member calls
+	// RequestRebalance. The default, 0, means
+	// DefaultProbingRebalanceInterval (10 minutes). Kafka Streams:
+	// probing.rebalance.interval.ms.
+	ProbingRebalanceInterval time.Duration
+	// RequestRebalance triggers a rebalance of the group; the engine
+	// passes its kgo client's ForceRebalance. The Balancer calls it from a
+	// timer goroutine when a probing rebalance is due; a newer assignment
+	// cancels or re-arms the timer, and Close stops it. The default, nil,
+	// never probes.
+	RequestRebalance func()
 	// OnAssignment, if set, is called with each assignment the member
 	// receives, from kgo's group goroutine inside ParseSyncAssignment:
 	// before kgo calls OnPartitionsRevoked and OnPartitionsAssigned for
@@ -70,10 +145,16 @@ type Balancer struct {
 	layout *Layout
 	log    *slog.Logger
 
+	// probes counts the probing timers that fired and are calling
+	// RequestRebalance, for Close to wait for.
+	probes sync.WaitGroup
+
 	mu struct {
 		sync.Mutex
-		last Assignment
-		ok   bool
+		last   Assignment
+		ok     bool
+		probe  *time.Timer // the pending probing rebalance, or nil
+		closed bool
 	}
 }
 
@@ -94,11 +175,73 @@ func NewBalancer(cfg Config) (*Balancer, error) {
 		return nil, fmt.Errorf("%w: WorkerIndex %d, WorkerCount %d: want 0 <= WorkerIndex < WorkerCount, or both 0",
 			ErrInvalidConfig, cfg.WorkerIndex, cfg.WorkerCount)
 	}
+	switch {
+	case cfg.NumStandbyReplicas < 0:
+		return nil, fmt.Errorf("%w: NumStandbyReplicas %d is negative", ErrInvalidConfig, cfg.NumStandbyReplicas)
+	case cfg.AcceptableRecoveryLag < 0:
+		return nil, fmt.Errorf("%w: AcceptableRecoveryLag %d is negative", ErrInvalidConfig, cfg.AcceptableRecoveryLag)
+	case cfg.MaxWarmupReplicas < 0:
+		return nil, fmt.Errorf("%w: MaxWarmupReplicas %d is negative", ErrInvalidConfig, cfg.MaxWarmupReplicas)
+	case cfg.ProbingRebalanceInterval < 0:
+		return nil, fmt.Errorf("%w: ProbingRebalanceInterval %v is negative", ErrInvalidConfig, cfg.ProbingRebalanceInterval)
+	}
+	if cfg.AcceptableRecoveryLag == 0 {
+		cfg.AcceptableRecoveryLag = DefaultAcceptableRecoveryLag
+	}
+	if cfg.MaxWarmupReplicas == 0 {
+		cfg.MaxWarmupReplicas = DefaultMaxWarmupReplicas
+	}
+	if cfg.ProbingRebalanceInterval == 0 {
+		cfg.ProbingRebalanceInterval = DefaultProbingRebalanceInterval
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Balancer{cfg: cfg, layout: layout, log: log}, nil
+}
+
+// Close stops the pending probing rebalance timer, if any, and waits for a
+// RequestRebalance call that its timer started to return. Later
+// assignments arm no timer. Call it when the member leaves the group.
+func (b *Balancer) Close() {
+	b.mu.Lock()
+	b.mu.closed = true
+	if b.mu.probe != nil {
+		b.mu.probe.Stop()
+		b.mu.probe = nil
+	}
+	b.mu.Unlock()
+	b.probes.Wait()
+}
+
+// scheduleProbeLocked cancels the pending probing rebalance and, if probe
+// is set, arms a new one. b.mu is held.
+func (b *Balancer) scheduleProbeLocked(probe bool) {
+	if b.mu.probe != nil {
+		b.mu.probe.Stop()
+		b.mu.probe = nil
+	}
+	if !probe || b.mu.closed || b.cfg.RequestRebalance == nil {
+		return
+	}
+	var t *time.Timer
+	t = time.AfterFunc(b.cfg.ProbingRebalanceInterval, func() {
+		b.mu.Lock()
+		if b.mu.probe != t { // cancelled after it fired, or closed
+			b.mu.Unlock()
+			return
+		}
+		b.mu.probe = nil
+		// Added under b.mu, before Close can set closed: Close's
+		// Wait sees this call.
+		b.probes.Add(1)
+		b.mu.Unlock()
+		defer b.probes.Done()
+		b.log.Info("rebalance: requesting a probing rebalance")
+		b.cfg.RequestRebalance()
+	})
+	b.mu.probe = t
 }
 
 // Layout returns the task layout the Balancer assigns by.
@@ -123,20 +266,32 @@ func (*Balancer) IsCooperative() bool { return true }
 // JoinGroupMetadata implements kgo.GroupBalancer. It encodes the member's
 // MemberMetadata: the layout's source topics (not kgo's topic interests, so
 // that every member states the topology's inputs), currentAssignment as the
-// owned partitions, the owned tasks, the generation and the configured
-// identity.
+// owned partitions, the owned and standby tasks and the task offset sums
+// from the Config's callbacks, the generation and the configured identity.
 func (b *Balancer) JoinGroupMetadata(_ []string, currentAssignment map[string][]int32, generation int32) []byte {
 	var owned []processor.TaskID
 	if b.cfg.OwnedTasks != nil {
-		for _, t := range b.cfg.OwnedTasks() {
-			if err := checkTask(t); err != nil {
-				b.log.Error("rebalance: OwnedTasks returned an invalid task; leaving it out of the join metadata", "task", t.String())
-				continue
-			}
-			owned = append(owned, t)
-		}
+		owned = b.validTasks("OwnedTasks", b.cfg.OwnedTasks())
 	} else {
 		owned = b.layout.TasksOf(currentAssignment)
+	}
+	var standby []processor.TaskID
+	if b.cfg.StandbyTasks != nil {
+		standby = b.validTasks("StandbyTasks", b.cfg.StandbyTasks())
+	}
+	var sums map[processor.TaskID]int64
+	if b.cfg.TaskOffsetSums != nil {
+		for t, sum := range b.cfg.TaskOffsetSums() {
+			if checkTask(t) != nil || sum < 0 && sum != OffsetSumRunning {
+				b.log.Error("rebalance: TaskOffsetSums returned an invalid entry; leaving it out of the join metadata",
+					"task", t.String(), "sum", sum)
+				continue
+			}
+			if sums == nil {
+				sums = make(map[processor.TaskID]int64)
+			}
+			sums[t] = sum
+		}
 	}
 	m := MemberMetadata{
 		ProcessID:       b.cfg.ProcessID,
@@ -148,6 +303,8 @@ func (b *Balancer) JoinGroupMetadata(_ []string, currentAssignment map[string][]
 		OwnedPartitions: currentAssignment,
 		Generation:      generation,
 		ActiveTasks:     owned,
+		StandbyTasks:    standby,
+		TaskOffsetSums:  sums,
 	}
 	out, err := m.Encode()
 	if err != nil {
@@ -161,10 +318,26 @@ func (b *Balancer) JoinGroupMetadata(_ []string, currentAssignment map[string][]
 	return out
 }
 
+// validTasks returns the valid tasks of ts, a copy, logging the others.
+func (b *Balancer) validTasks(from string, ts []processor.TaskID) []processor.TaskID {
+	var out []processor.TaskID
+	for _, t := range ts {
+		if err := checkTask(t); err != nil {
+			b.log.Error("rebalance: "+from+" returned an invalid task; leaving it out of the join metadata", "task", t.String())
+			continue
+		}
+		out = append(out, t)
+	}
+	return out
+}
+
 // ParseSyncAssignment implements kgo.GroupBalancer. It decodes the member's
 // Assignment, records it for LastAssignment and OnAssignment, and returns
 // the partitions of its active tasks, which kgo consumes. An empty
 // assignment (the leader gave the member nothing) is an empty Assignment.
+// If the assignment asks for a probing rebalance, it arms a timer that
+// calls Config.RequestRebalance after Config.ProbingRebalanceInterval;
+// every assignment cancels the timer of the previous one.
 func (b *Balancer) ParseSyncAssignment(assignment []byte) (map[string][]int32, error) {
 	var a Assignment
 	if len(assignment) > 0 {
@@ -175,6 +348,7 @@ func (b *Balancer) ParseSyncAssignment(assignment []byte) (map[string][]int32, e
 	}
 	b.mu.Lock()
 	b.mu.last, b.mu.ok = a, true
+	b.scheduleProbeLocked(a.ProbeRebalance)
 	b.mu.Unlock()
 	if b.cfg.OnAssignment != nil {
 		b.cfg.OnAssignment(a)
@@ -233,17 +407,19 @@ func (mb *memberBalancer) Balance(topics map[string]int32) kgo.IntoSyncAssignmen
 	return into
 }
 
-// BalanceOrError implements kgo.GroupMemberBalancerOrError: it runs Assign
-// and encodes the plan. kgo fails the balance with its error, such as a
+// BalanceOrError implements kgo.GroupMemberBalancerOrError: it fetches
+// the changelogs' end offsets (Config.EndOffsets), runs Assign and encodes
+// the plan. kgo fails the balance with Assign's error, such as a
 // *CopartitionError.
 func (mb *memberBalancer) BalanceOrError(topics map[string]int32) (kgo.IntoSyncAssignment, error) {
-	log := mb.b.log
-	plan, err := Assign(mb.b.layout, topics, mb.members)
+	b, log := mb.b, mb.b.log
+	plan, err := Assign(b.layout, topics, mb.members, b.assignOptions())
 	if err != nil {
 		log.Error("rebalance: balance failed", "err", err)
 		return nil, err
 	}
 	out := make(syncAssignments, 0, len(plan.Assignments))
+	var active, standby int
 	for _, id := range slices.Sorted(maps.Keys(plan.Assignments)) {
 		a := plan.Assignments[id]
 		enc, err := a.Encode()
@@ -254,13 +430,50 @@ func (mb *memberBalancer) BalanceOrError(topics map[string]int32) (kgo.IntoSyncA
 		sa.MemberID = id
 		sa.MemberAssignment = enc
 		out = append(out, sa)
-		log.Debug("rebalance: member assignment", "member", id, "active", tasksString(a.ActiveTasks))
+		active += len(a.ActiveTasks)
+		standby += len(a.StandbyTasks)
+		log.Debug("rebalance: member assignment", "member", id, "active", tasksString(a.ActiveTasks),
+			"standby", tasksString(a.StandbyTasks), "probe", a.ProbeRebalance)
 	}
-	log.Info("rebalance: balanced", "members", len(plan.Assignments), "deferred", len(plan.Deferred))
+	log.Info("rebalance: balanced", "members", len(plan.Assignments), "active", active,
+		"standby", standby-len(plan.Warmups), "warmup", len(plan.Warmups), "held", len(plan.Held),
+		"deferred", len(plan.Deferred), "probe", plan.ProbeRebalance)
 	for _, tr := range plan.Deferred {
 		log.Info("rebalance: task moves after its owners revoke it", "task", tr.Task.String(), "from", tr.From, "to", tr.To)
 	}
+	for _, h := range plan.Held {
+		log.Info("rebalance: stateful task held where its state is caught up", "task", h.Task.String(), "on", h.On, "target", h.To)
+	}
 	return out, nil
+}
+
+// assignOptions returns Assign's options: the configured replica settings
+// and the changelogs' end offsets.
+func (b *Balancer) assignOptions() AssignOptions {
+	return AssignOptions{
+		EndOffsets:            b.endOffsets(),
+		NumStandbyReplicas:    b.cfg.NumStandbyReplicas,
+		AcceptableRecoveryLag: b.cfg.AcceptableRecoveryLag,
+		MaxWarmupReplicas:     b.cfg.MaxWarmupReplicas,
+	}
+}
+
+// endOffsets returns the end offsets of the layout's changelog topics, or
+// nil if the topology is stateless, Config.EndOffsets is nil or fails.
+func (b *Balancer) endOffsets() map[string]map[int32]int64 {
+	topics := b.layout.ChangelogTopics()
+	if len(topics) == 0 || b.cfg.EndOffsets == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), endOffsetsTimeout)
+	defer cancel()
+	ends, err := b.cfg.EndOffsets(ctx, topics)
+	if err != nil {
+		b.log.Warn("rebalance: cannot fetch the changelogs' end offsets; assigning stateful tasks by stickiness only, and probing again later",
+			"err", err)
+		return nil
+	}
+	return ends
 }
 
 // syncAssignments is an encoded plan, sorted by member id.

@@ -1,10 +1,12 @@
 package rebalance
 
 import (
+	"context"
 	"errors"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/eddystream/eddy/processor"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -34,6 +36,10 @@ func TestNewBalancerRejects(t *testing.T) {
 		"no process id":     {Subtopologies: testSubs},
 		"worker index":      {Subtopologies: testSubs, ProcessID: "p", WorkerIndex: 2, WorkerCount: 2},
 		"negative workers":  {Subtopologies: testSubs, ProcessID: "p", WorkerCount: -1},
+		"negative standbys": {Subtopologies: testSubs, ProcessID: "p", NumStandbyReplicas: -1},
+		"negative lag":      {Subtopologies: testSubs, ProcessID: "p", AcceptableRecoveryLag: -1},
+		"negative warm-ups": {Subtopologies: testSubs, ProcessID: "p", MaxWarmupReplicas: -1},
+		"negative interval": {Subtopologies: testSubs, ProcessID: "p", ProbingRebalanceInterval: -time.Second},
 	} {
 		if _, err := NewBalancer(cfg); !errors.Is(err, ErrInvalidConfig) {
 			t.Errorf("%s: err = %v, want ErrInvalidConfig", name, err)
@@ -185,5 +191,158 @@ func TestBalancerBalance(t *testing.T) {
 	// nothing yet.
 	if want := map[string][]processor.TaskID{"m1": {tid(0, 0), tid(1, 0)}, "m2": nil}; !reflect.DeepEqual(got, want) {
 		t.Fatalf("assigned %v, want %v", got, want)
+	}
+}
+
+// An assignment that asks for a probing rebalance arms a timer that calls
+// RequestRebalance; a newer assignment without the flag cancels it, and
+// Close stops a pending one.
+func TestBalancerProbingRebalance(t *testing.T) {
+	requests := make(chan struct{}, 10)
+	b := newTestBalancer(t, Config{
+		ProbingRebalanceInterval: 20 * time.Millisecond,
+		RequestRebalance:         func() { requests <- struct{}{} },
+	})
+	defer b.Close()
+	assign := func(probe bool) {
+		t.Helper()
+		enc, err := Assignment{ProbeRebalance: probe}.Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.ParseSyncAssignment(enc); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	assign(true)
+	select {
+	case <-requests:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no probing rebalance requested")
+	}
+	select {
+	case <-requests:
+		t.Fatal("the timer fired twice")
+	case <-time.After(100 * time.Millisecond):
+	}
+
+	assign(true)
+	assign(false) // cancels
+	select {
+	case <-requests:
+		t.Fatal("a cancelled probing rebalance was requested")
+	case <-time.After(100 * time.Millisecond):
+	}
+
+	// A fresh assignment restarts the interval: two quick ones request once.
+	assign(true)
+	assign(true)
+	<-requests
+	select {
+	case <-requests:
+		t.Fatal("a replaced timer fired")
+	case <-time.After(100 * time.Millisecond):
+	}
+
+	assign(true)
+	b.Close()
+	assign(true) // after Close: no timer
+	select {
+	case <-requests:
+		t.Fatal("a probing rebalance was requested after Close")
+	case <-time.After(100 * time.Millisecond):
+	}
+}
+
+// The leader asks Config.EndOffsets for the changelog topics, computes the
+// lags from the members' offset sums, and plans standbys and warm-ups; if
+// EndOffsets fails, the lags are unknown and the group probes.
+func TestBalancerEndOffsets(t *testing.T) {
+	subs := []Subtopology{{ID: 0, SourceTopics: []string{"a"}, ChangelogTopics: []string{"a-log"}}}
+	var asked [][]string
+	fail := false
+	leader := newTestBalancer(t, Config{
+		Subtopologies:      subs,
+		NumStandbyReplicas: 1,
+		EndOffsets: func(ctx context.Context, topics []string) (map[string]map[int32]int64, error) {
+			if _, ok := ctx.Deadline(); !ok {
+				t.Error("EndOffsets without a deadline")
+			}
+			asked = append(asked, topics)
+			if fail {
+				return nil, errors.New("broker down")
+			}
+			return map[string]map[int32]int64{"a-log": {0: 500, 1: 500}}, nil
+		},
+		OwnedTasks: func() []processor.TaskID { return []processor.TaskID{tid(0, 0), tid(0, 1)} },
+		TaskOffsetSums: func() map[processor.TaskID]int64 {
+			return map[processor.TaskID]int64{tid(0, 0): OffsetSumRunning, tid(0, 1): OffsetSumRunning}
+		},
+	})
+	other := newTestBalancer(t, Config{
+		Subtopologies:  subs,
+		ProcessID:      "proc-2",
+		StandbyTasks:   func() []processor.TaskID { return []processor.TaskID{tid(0, 1), tid(0, -1)} },
+		TaskOffsetSums: func() map[processor.TaskID]int64 { return map[processor.TaskID]int64{tid(0, 1): 450, tid(0, 0): -7} },
+	})
+	m1 := kmsg.NewJoinGroupResponseMember()
+	m1.MemberID = "m1"
+	m1.ProtocolMetadata = leader.JoinGroupMetadata(nil, map[string][]int32{"a": {0, 1}}, 3)
+	m2 := kmsg.NewJoinGroupResponseMember()
+	m2.MemberID = "m2"
+	m2.ProtocolMetadata = other.JoinGroupMetadata(nil, nil, 3)
+	md, err := DecodeMemberMetadata(m2.ProtocolMetadata)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Invalid tasks and sums are left out of the join metadata.
+	if want := []processor.TaskID{tid(0, 1)}; !reflect.DeepEqual(md.StandbyTasks, want) {
+		t.Fatalf("StandbyTasks = %v, want %v", md.StandbyTasks, want)
+	}
+	if want := map[processor.TaskID]int64{tid(0, 1): 450}; !reflect.DeepEqual(md.TaskOffsetSums, want) {
+		t.Fatalf("TaskOffsetSums = %v, want %v", md.TaskOffsetSums, want)
+	}
+
+	balance := func() map[string]Assignment {
+		t.Helper()
+		mb, _, err := leader.MemberBalancer([]kmsg.JoinGroupResponseMember{m1, m2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		into, err := mb.(kgo.GroupMemberBalancerOrError).BalanceOrError(map[string]int32{"a": 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := make(map[string]Assignment)
+		for _, sa := range into.IntoSyncAssignment() {
+			a, err := DecodeAssignment(sa.MemberAssignment)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out[sa.MemberID] = a
+		}
+		return out
+	}
+	// m2's standby of 0_1 lags by 50, within the default acceptable lag:
+	// 0_1 moves to m2 (revoked from m1 first), and m1 keeps its state as
+	// the standby.
+	got := balance()
+	if !reflect.DeepEqual(asked, [][]string{{"a-log"}}) {
+		t.Fatalf("EndOffsets asked for %v", asked)
+	}
+	if a := got["m1"]; !reflect.DeepEqual(a.ActiveTasks, []processor.TaskID{tid(0, 0)}) || !reflect.DeepEqual(a.StandbyTasks, []processor.TaskID{tid(0, 1)}) || a.ProbeRebalance {
+		t.Fatalf("m1 got %+v", a)
+	}
+	if a := got["m2"]; len(a.ActiveTasks) != 0 || !reflect.DeepEqual(a.StandbyTasks, []processor.TaskID{tid(0, 0)}) || a.ProbeRebalance {
+		t.Fatalf("m2 got %+v", a)
+	}
+
+	// Unknown lags: m2's state counts as caught up too, and m1 is asked
+	// to probe.
+	fail = true
+	got = balance()
+	if !got["m1"].ProbeRebalance || got["m2"].ProbeRebalance {
+		t.Fatalf("with unknown lags: %+v", got)
 	}
 }

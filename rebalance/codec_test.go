@@ -223,15 +223,17 @@ func TestAssignmentRoundTrip(t *testing.T) {
 		{
 			"full",
 			Assignment{
-				ActiveTasks:  []processor.TaskID{tid(1, 2), tid(0, 2), tid(1, 2)},
-				StandbyTasks: []processor.TaskID{tid(0, 1)},
-				Partitions:   map[string][]int32{"b": {2}, "a": {2, 2}, "c": {}},
+				ActiveTasks:    []processor.TaskID{tid(1, 2), tid(0, 2), tid(1, 2)},
+				StandbyTasks:   []processor.TaskID{tid(0, 1)},
+				Partitions:     map[string][]int32{"b": {2}, "a": {2, 2}, "c": {}},
+				ProbeRebalance: true,
 			},
 			Assignment{
-				Version:      AssignmentVersion,
-				ActiveTasks:  []processor.TaskID{tid(0, 2), tid(1, 2)},
-				StandbyTasks: []processor.TaskID{tid(0, 1)},
-				Partitions:   map[string][]int32{"a": {2}, "b": {2}},
+				Version:        AssignmentVersion,
+				ActiveTasks:    []processor.TaskID{tid(0, 2), tid(1, 2)},
+				StandbyTasks:   []processor.TaskID{tid(0, 1)},
+				Partitions:     map[string][]int32{"a": {2}, "b": {2}},
+				ProbeRebalance: true,
 			},
 		},
 	} {
@@ -266,11 +268,13 @@ func TestDecodeAssignmentRejects(t *testing.T) {
 		{"garbage", []byte{1, 2, 3}, ErrNotEddy},
 		{"plain consumer assignment", plain.AppendTo(nil), ErrNotEddy},
 		{"truncated tasks", withUserData([]byte{magic0, magic1, 1, 3, 0}), ErrMalformed},
-		{"trailing bytes", withUserData([]byte{magic0, magic1, 1, 0, 0, 7}), ErrMalformed},
+		{"trailing bytes", withUserData([]byte{magic0, magic1, 1, 0, 0, 1, 7}), ErrMalformed},
+		{"unknown flags", withUserData([]byte{magic0, magic1, 1, 0, 0, 2}), ErrMalformed},
+		{"no flags", withUserData([]byte{magic0, magic1, 1, 0, 0}), ErrMalformed},
 		{"negative partition", func() []byte {
 			a := plain
 			a.Topics = []kmsg.ConsumerMemberAssignmentTopic{{Topic: "a", Partitions: []int32{-4}}}
-			a.UserData = []byte{magic0, magic1, 1, 0, 0}
+			a.UserData = []byte{magic0, magic1, 1, 0, 0, 0}
 			return a.AppendTo(nil)
 		}(), ErrMalformed},
 	} {
@@ -282,9 +286,10 @@ func TestDecodeAssignmentRejects(t *testing.T) {
 			}
 		})
 	}
-	// A newer version may append fields.
-	if _, err := DecodeAssignment(withUserData([]byte{magic0, magic1, AssignmentVersion + 1, 0, 0, 7, 7})); err != nil {
-		t.Fatalf("newer version: %v", err)
+	// A newer version may append fields and define more flags.
+	a, err := DecodeAssignment(withUserData([]byte{magic0, magic1, AssignmentVersion + 1, 0, 0, 7, 7}))
+	if err != nil || !a.ProbeRebalance {
+		t.Fatalf("newer version: %+v, %v", a, err)
 	}
 }
 
@@ -326,7 +331,7 @@ func FuzzDecodeMemberMetadata(f *testing.F) {
 // FuzzDecodeAssignment checks that decoding never panics, and that what
 // decodes re-encodes to the same assignment.
 func FuzzDecodeAssignment(f *testing.F) {
-	for _, a := range []Assignment{{}, {ActiveTasks: []processor.TaskID{tid(0, 1), tid(2, 9)}, StandbyTasks: []processor.TaskID{tid(1, 1)}, Partitions: map[string][]int32{"a": {1}, "z": {9}}}} {
+	for _, a := range []Assignment{{}, {ActiveTasks: []processor.TaskID{tid(0, 1), tid(2, 9)}, StandbyTasks: []processor.TaskID{tid(1, 1)}, Partitions: map[string][]int32{"a": {1}, "z": {9}}, ProbeRebalance: true}} {
 		b, err := a.Encode()
 		if err != nil {
 			f.Fatal(err)

@@ -5,10 +5,11 @@
 // # Tasks and partitions
 //
 // A task is a sub-topology applied to one partition number of its source
-// topics (processor.TaskID). A Layout lists the sub-topologies and their
-// source topics; partition p of every source topic of sub-topology s belongs
-// to task s_p, so a task is the unit the group assigns: all its partitions
-// go to one member. A member is one worker of an instance (process); an
+// topics (processor.TaskID). A Layout lists the sub-topologies, their
+// source topics and the changelog topics of their state stores; partition p
+// of every source and changelog topic of sub-topology s belongs to task
+// s_p, so a task is the unit the group assigns: all its partitions go to
+// one member. A task whose sub-topology has changelog topics is stateful. A member is one worker of an instance (process); an
 // instance may run several workers, all with the instance's process id.
 //
 // # Protocol
@@ -23,8 +24,9 @@
 //   - MemberMetadata, sent at join: process id, endpoint, rack, worker
 //     index and count, owned partitions, generation, previously owned active
 //     and standby tasks, and per-task changelog offset sums.
-//   - Assignment, received at sync: the active and standby tasks, and the
-//     partitions of the active tasks, which kgo consumes.
+//   - Assignment, received at sync: the active and standby tasks, the
+//     partitions of the active tasks, which kgo consumes, and whether the
+//     member should trigger a probing rebalance.
 //
 // A later version appends fields; a reader ignores the fields of versions
 // newer than its own, so members of adjacent versions can share a group
@@ -38,6 +40,36 @@
 // processes and then across the members of each process, keeps tasks with
 // their previous owners where balance allows, and spreads each
 // sub-topology's tasks across processes. See Assign for the precise rules.
+//
+// # Lag, standbys and warm-ups
+//
+// Stateful tasks are placed by where their state is, as Kafka Streams does
+// since KIP-441. At each balance the leader fetches the end offsets of the
+// changelog topics (Config.EndOffsets); each member reports, per task whose
+// state its instance has, the sum of the changelog offsets that state has
+// restored up to, or OffsetSumRunning for a task it runs
+// (Config.TaskOffsetSums). An instance's lag for a task is the task's end
+// offset sum minus its offset sum; it is caught up if the lag is at most
+// Config.AcceptableRecoveryLag.
+//
+// Each stateful task gets Config.NumStandbyReplicas standby replicas on
+// other instances than its active one: members that replay its changelogs
+// into a copy of its state, so that another instance can take the task
+// over without a long restore. They go to other racks first, spread over
+// the instances, and stay where their state is.
+//
+// A stateful task never moves to an instance without caught-up state, if
+// some instance has caught-up state: the balanced plan's move is held, the
+// task stays active where it is caught up, and the target instance gets a
+// warm-up replica (a standby task, at most Config.MaxWarmupReplicas in the
+// group at once). The leader then asks one member to trigger a probing
+// rebalance after Config.ProbingRebalanceInterval
+// (Assignment.ProbeRebalance, Config.RequestRebalance); when a probing
+// rebalance finds the target caught up, the task moves there
+// (cooperatively, in two rebalances). Until then, task counts are
+// unbalanced. Stateless tasks move at once. If the end offsets are unknown, the leader assigns stateful
+// tasks to their owners and to instances that report state for them, and
+// probes again.
 //
 // # Cooperative moves
 //
@@ -67,5 +99,9 @@
 // kgo.ConsumerGroup, kgo.Balancers(balancer) and
 // kgo.ConsumeTopics(balancer.Layout().SourceTopics()...). The engine learns
 // its tasks from Config.OnAssignment or Balancer.LastAssignment, and maps
-// the partitions of fetched records to tasks with Layout.TaskOf.
+// the partitions of fetched records to tasks with Layout.TaskOf. For
+// stateful topologies it also reports its standby tasks and offset sums
+// (Layout.ChangelogPartitions and Layout.TaskOffsetSum help), gives the
+// leader a way to list end offsets and the member a way to force a
+// rebalance, and calls Balancer.Close when the member leaves.
 package rebalance

@@ -29,7 +29,7 @@ func ExampleAssign() {
 		{ID: "member-b", Metadata: rebalance.MemberMetadata{ProcessID: "instance-b", Generation: -1}},
 	}
 
-	plan, err := rebalance.Assign(layout, counts, members)
+	plan, err := rebalance.Assign(layout, counts, members, rebalance.AssignOptions{})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -46,7 +46,7 @@ func ExampleAssign() {
 	members[0].Metadata.ActiveTasks = plan.Assignments["member-a"].ActiveTasks
 	members[0].Metadata.OwnedPartitions = plan.Assignments["member-a"].Partitions
 	members[1].Metadata.Generation = 4
-	plan, err = rebalance.Assign(layout, counts, members)
+	plan, err = rebalance.Assign(layout, counts, members, rebalance.AssignOptions{})
 	if err != nil {
 		log.Fatal(err)
 	}

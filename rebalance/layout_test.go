@@ -22,6 +22,10 @@ func TestNewLayoutRejects(t *testing.T) {
 		{"empty topic", []Subtopology{{ID: 0, SourceTopics: []string{""}}}, "empty source topic"},
 		{"topic listed twice", []Subtopology{{ID: 0, SourceTopics: []string{"a", "a"}}}, "lists source topic \"a\" twice"},
 		{"shared topic", []Subtopology{{ID: 0, SourceTopics: []string{"a"}}, {ID: 1, SourceTopics: []string{"b", "a"}}}, "source of sub-topologies 0 and 1"},
+		{"empty changelog", []Subtopology{{ID: 0, SourceTopics: []string{"a"}, ChangelogTopics: []string{""}}}, "empty changelog topic"},
+		{"changelog listed twice", []Subtopology{{ID: 0, SourceTopics: []string{"a"}, ChangelogTopics: []string{"c", "c"}}}, "lists changelog topic \"c\" twice"},
+		{"changelog of two", []Subtopology{{ID: 0, SourceTopics: []string{"a"}, ChangelogTopics: []string{"c"}}, {ID: 1, SourceTopics: []string{"b"}, ChangelogTopics: []string{"c"}}}, "changelog of sub-topologies 0 and 1"},
+		{"changelog is another's source", []Subtopology{{ID: 0, SourceTopics: []string{"a"}, ChangelogTopics: []string{"b"}}, {ID: 1, SourceTopics: []string{"b"}}}, "changelog of sub-topology 0 and a source of sub-topology 1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := NewLayout(tc.subs)
@@ -93,6 +97,37 @@ func TestLayoutTasksCopartitionError(t *testing.T) {
 	for _, s := range []string{"sub-topology 1", "b=4 c=6", "missing=d"} {
 		if !strings.Contains(err.Error(), s) {
 			t.Errorf("%q does not mention %q", err, s)
+		}
+	}
+}
+
+func TestLayoutChangelogs(t *testing.T) {
+	l, err := NewLayout([]Subtopology{
+		{ID: 0, SourceTopics: []string{"a"}, ChangelogTopics: []string{"s0-z", "s0-y"}},
+		{ID: 1, SourceTopics: []string{"b"}},
+		// A source table whose input is its changelog.
+		{ID: 2, SourceTopics: []string{"table"}, ChangelogTopics: []string{"table"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := l.ChangelogTopics(), []string{"s0-y", "s0-z", "table"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("ChangelogTopics = %v, want %v", got, want)
+	}
+	if !l.Stateful(tid(0, 3)) || l.Stateful(tid(1, 0)) || !l.Stateful(tid(2, 0)) || l.Stateful(tid(7, 0)) {
+		t.Error("Stateful is wrong")
+	}
+	parts := l.ChangelogPartitions([]processor.TaskID{tid(0, 3), tid(1, 0), tid(0, 1), tid(2, 0)})
+	if want := map[string][]int32{"s0-y": {1, 3}, "s0-z": {1, 3}, "table": {0}}; !reflect.DeepEqual(parts, want) {
+		t.Errorf("ChangelogPartitions = %v, want %v", parts, want)
+	}
+	offsets := map[string]map[int32]int64{"s0-y": {3: 100, 1: 7}, "s0-z": {3: 20}}
+	if sum, ok := l.TaskOffsetSum(tid(0, 3), offsets); !ok || sum != 120 {
+		t.Errorf("TaskOffsetSum(0_3) = %d, %v, want 120", sum, ok)
+	}
+	for _, task := range []processor.TaskID{tid(0, 1), tid(1, 0), tid(2, 0)} { // missing, stateless, missing
+		if sum, ok := l.TaskOffsetSum(task, offsets); ok {
+			t.Errorf("TaskOffsetSum(%s) = %d, ok", task, sum)
 		}
 	}
 }

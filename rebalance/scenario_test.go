@@ -2,6 +2,8 @@ package rebalance
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"maps"
@@ -28,17 +30,34 @@ var rewrite = flag.Bool("rewrite", false, "rewrite the expected output of the sc
 // each member's Balancer encodes its join metadata, the leader's Balancer
 // decodes them and balances, and each member parses its assignment. Every
 // round checks the invariants (whole tasks, each task on one member, no
-// direct hand-over of an owned partition, balance, determinism).
+// direct hand-over of an owned partition, balance but for held tasks,
+// replicas never with the active or twice on a process, the number of
+// standby and warm-up replicas, determinism).
+//
+// The simulated instances keep state: a process's offset sums (its disk)
+// survive its members. A member reports OffsetSumRunning for the stateful
+// tasks whose partitions it owns, and its process's sums for the rest. A
+// task that leaves a member, or a member that leaves, leaves its state on
+// the process at the changelog's end; a new replica starts at offset sum 0
+// and advances only by catchup or sums.
 //
 // Commands:
 //
-//	subtopology ID TOPIC...       add a sub-topology, or replace its source topics
+//	subtopology ID TOPIC... [changelog=TOPIC,...]  add a sub-topology, or replace it
 //	partitions TOPIC=N...         set partition counts (as the leader sees them)
+//	config standbys=N lag=N warmups=N  the Balancers' replica settings (0: default)
 //	join PROCESS MEMBER...        members join, as workers of PROCESS, owning nothing
 //	leave MEMBER...               members leave
+//	rack MEMBER [RACK]            set or clear a member's rack
 //	own MEMBER gen=G TASK|TOPIC:P...  set what a member owns now, at generation G
 //	claim MEMBER TASK...          the member's engine reports these tasks as owned
-//	rebalance [counts]            one rebalance; prints assignments, deferrals, revocations
+//	ends TOPIC=N|TOPIC:P=N...     set changelog end offsets (all partitions, or one)
+//	ends fail|ok                  make the leader's EndOffsets fail, or work again
+//	sums PROCESS TASK=N|running... set offset sums on PROCESS's disk
+//	sums PROCESS none             PROCESS loses its disk
+//	catchup PROCESS [TASK...]     PROCESS's replicas (or TASKs) catch up to the end
+//	rebalance [counts]            one rebalance; prints assignments, replicas, deferrals,
+//	                              held tasks, the probing member, revocations
 //	settle [counts]               rebalance until no member loses partitions
 func TestScenarios(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join("testdata", "*.txt"))
@@ -62,7 +81,7 @@ func runScript(t *testing.T, file string) {
 	}
 	lines := strings.Split(string(data), "\n")
 	var out []string // the rewritten file
-	s := &sim{t: t, members: make(map[string]*simMember), counts: make(map[string]int32)}
+	s := newSim(t)
 	for i := 0; i < len(lines); i++ {
 		line := lines[i]
 		out = append(out, line)
@@ -110,15 +129,33 @@ type sim struct {
 	layout  *Layout
 	members map[string]*simMember
 	gen     int32
+
+	standbys, warmups int   // Config settings
+	lag               int64 // Config.AcceptableRecoveryLag
+	ends              map[string]map[int32]int64
+	endsFail          bool
+	sums              map[string]map[processor.TaskID]int64 // by process
 }
 
 type simMember struct {
 	id, process string
+	rack        string
 	balancer    *Balancer
 	gen         int32              // generation of the member's last assignment
 	owned       map[string][]int32 // partitions it consumes now
+	standbys    []processor.TaskID // standby and warm-up replicas it runs
 	claims      []processor.TaskID // reported by its "engine", if set
 	hasClaims   bool
+}
+
+func newSim(t *testing.T) *sim {
+	return &sim{
+		t:       t,
+		members: make(map[string]*simMember),
+		counts:  make(map[string]int32),
+		ends:    make(map[string]map[int32]int64),
+		sums:    make(map[string]map[processor.TaskID]int64),
+	}
 }
 
 func (s *sim) run(pos string, args []string) []string {
@@ -131,16 +168,111 @@ func (s *sim) run(pos string, args []string) []string {
 		if err != nil {
 			t.Fatalf("%s: %v", pos, err)
 		}
-		// A known id replaces the sub-topology's source topics.
+		// A known id replaces the sub-topology.
+		sub := Subtopology{ID: id}
+		for _, a := range args[1:] {
+			if cl, ok := strings.CutPrefix(a, "changelog="); ok {
+				sub.ChangelogTopics = strings.Split(cl, ",")
+				continue
+			}
+			sub.SourceTopics = append(sub.SourceTopics, a)
+		}
 		s.subs = slices.DeleteFunc(s.subs, func(sub Subtopology) bool { return sub.ID == id })
-		s.subs = append(s.subs, Subtopology{ID: id, SourceTopics: args[1:]})
+		s.subs = append(s.subs, sub)
 		l, err := NewLayout(s.subs)
 		if err != nil {
 			t.Fatalf("%s: %v", pos, err)
 		}
 		s.layout = l
-		for _, m := range s.members {
-			m.balancer = s.newBalancer(pos, m)
+		s.rebuild(pos)
+	case "config":
+		for _, a := range args {
+			k, v, _ := strings.Cut(a, "=")
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				t.Fatalf("%s: %v", pos, err)
+			}
+			switch k {
+			case "standbys":
+				s.standbys = n
+			case "lag":
+				s.lag = int64(n)
+			case "warmups":
+				s.warmups = n
+			default:
+				t.Fatalf("%s: unknown setting %q", pos, k)
+			}
+		}
+		s.rebuild(pos)
+	case "rack":
+		m := s.member(pos, args[0])
+		m.rack = ""
+		if len(args) > 1 {
+			m.rack = args[1]
+		}
+		m.balancer = s.newBalancer(pos, m)
+	case "ends":
+		switch args[0] {
+		case "fail", "ok":
+			s.endsFail = args[0] == "fail"
+			return nil
+		}
+		for _, a := range args {
+			tp, n, _ := strings.Cut(a, "=")
+			v, err := strconv.ParseInt(n, 10, 64)
+			if err != nil {
+				t.Fatalf("%s: %v", pos, err)
+			}
+			topic, p, one := strings.Cut(tp, ":")
+			if s.ends[topic] == nil {
+				s.ends[topic] = make(map[int32]int64)
+			}
+			if one {
+				pn, err := strconv.Atoi(p)
+				if err != nil {
+					t.Fatalf("%s: %v", pos, err)
+				}
+				s.ends[topic][int32(pn)] = v
+				continue
+			}
+			for p := range s.changelogPartitions(pos, topic) {
+				s.ends[topic][p] = v
+			}
+		}
+	case "sums":
+		proc := args[0]
+		if len(args) == 2 && args[1] == "none" {
+			delete(s.sums, proc)
+			return nil
+		}
+		for _, a := range args[1:] {
+			task, n, _ := strings.Cut(a, "=")
+			v := OffsetSumRunning
+			if n != "running" {
+				var err error
+				if v, err = strconv.ParseInt(n, 10, 64); err != nil {
+					t.Fatalf("%s: %v", pos, err)
+				}
+			}
+			s.setSum(proc, s.task(pos, task), v)
+		}
+	case "catchup":
+		proc := args[0]
+		var tasks []processor.TaskID
+		for _, a := range args[1:] {
+			tasks = append(tasks, s.task(pos, a))
+		}
+		if len(tasks) == 0 {
+			for _, m := range s.members {
+				if m.process == proc {
+					tasks = append(tasks, m.standbys...)
+				}
+			}
+		}
+		for _, task := range tasks {
+			if end, ok := s.endSum(task); ok {
+				s.setSum(proc, task, end)
+			}
 		}
 	case "partitions":
 		for _, a := range args {
@@ -159,9 +291,8 @@ func (s *sim) run(pos string, args []string) []string {
 		}
 	case "leave":
 		for _, id := range args {
-			if s.members[id] == nil {
-				t.Fatalf("%s: no member %q", pos, id)
-			}
+			m := s.member(pos, id)
+			s.stopRunning(m, nil)
 			delete(s.members, id)
 		}
 	case "own":
@@ -197,13 +328,16 @@ func (s *sim) run(pos string, args []string) []string {
 		return s.rebalance(pos, slices.Contains(args, "counts"))
 	case "settle":
 		counts := slices.Contains(args, "counts")
+		var last []string
 		for round := 1; round <= 10; round++ {
 			out := s.rebalance(pos, counts)
 			if !slices.ContainsFunc(out, func(l string) bool { return strings.HasPrefix(l, "revoke") || strings.HasPrefix(l, "error") }) {
 				return append([]string{fmt.Sprintf("settled after %d rebalance(s)", round)}, out...)
 			}
+			last = append(last, fmt.Sprintf("round %d:", round))
+			last = append(last, out...)
 		}
-		t.Fatalf("%s: the group did not settle in 10 rebalances", pos)
+		t.Fatalf("%s: the group did not settle in 10 rebalances:\n%s", pos, strings.Join(last, "\n"))
 	default:
 		t.Fatalf("%s: unknown command %q", pos, cmd)
 	}
@@ -211,7 +345,17 @@ func (s *sim) run(pos string, args []string) []string {
 }
 
 func (s *sim) newBalancer(pos string, m *simMember) *Balancer {
-	cfg := Config{Subtopologies: s.subs, ProcessID: m.process}
+	cfg := Config{
+		Subtopologies:         s.subs,
+		ProcessID:             m.process,
+		Rack:                  m.rack,
+		NumStandbyReplicas:    s.standbys,
+		AcceptableRecoveryLag: s.lag,
+		MaxWarmupReplicas:     s.warmups,
+		StandbyTasks:          func() []processor.TaskID { return slices.Clone(m.standbys) },
+		TaskOffsetSums:        func() map[processor.TaskID]int64 { return s.reportedSums(m) },
+		EndOffsets:            s.endOffsets,
+	}
 	if m.hasClaims {
 		claims := slices.Clone(m.claims)
 		cfg.OwnedTasks = func() []processor.TaskID { return claims }
@@ -221,6 +365,81 @@ func (s *sim) newBalancer(pos string, m *simMember) *Balancer {
 		s.t.Fatalf("%s: %v", pos, err)
 	}
 	return b
+}
+
+// rebuild gives every member a Balancer of the current layout and config.
+func (s *sim) rebuild(pos string) {
+	for _, m := range s.members {
+		m.balancer = s.newBalancer(pos, m)
+	}
+}
+
+// changelogPartitions returns the partitions of a changelog topic: those
+// of its sub-topology's tasks.
+func (s *sim) changelogPartitions(pos, topic string) int32 {
+	for _, sub := range s.subs {
+		if slices.Contains(sub.ChangelogTopics, topic) {
+			return s.counts[sub.SourceTopics[0]]
+		}
+	}
+	s.t.Fatalf("%s: %q is not a changelog topic", pos, topic)
+	return 0
+}
+
+// endOffsets is the leader's Config.EndOffsets.
+func (s *sim) endOffsets(_ context.Context, topics []string) (map[string]map[int32]int64, error) {
+	if s.endsFail {
+		return nil, errors.New("simulated ListOffsets failure")
+	}
+	out := make(map[string]map[int32]int64)
+	for _, topic := range topics {
+		if ps, ok := s.ends[topic]; ok {
+			out[topic] = maps.Clone(ps)
+		}
+	}
+	return out, nil
+}
+
+// endSum returns a stateful task's end offset sum.
+func (s *sim) endSum(t processor.TaskID) (int64, bool) {
+	return s.layout.TaskOffsetSum(t, s.ends)
+}
+
+func (s *sim) setSum(proc string, t processor.TaskID, v int64) {
+	if s.sums[proc] == nil {
+		s.sums[proc] = make(map[processor.TaskID]int64)
+	}
+	s.sums[proc][t] = v
+}
+
+// reportedSums is a member's Config.TaskOffsetSums: its process's sums,
+// and OffsetSumRunning for the stateful tasks it runs.
+func (s *sim) reportedSums(m *simMember) map[processor.TaskID]int64 {
+	out := maps.Clone(s.sums[m.process])
+	if out == nil {
+		out = make(map[processor.TaskID]int64)
+	}
+	for _, t := range s.layout.TasksOf(m.owned) {
+		if s.layout.Stateful(t) {
+			out[t] = OffsetSumRunning
+		}
+	}
+	return out
+}
+
+// stopRunning records the state of the stateful tasks a member stops
+// running (all of them if keep is nil) on its process's disk: caught up to
+// the changelog's end.
+func (s *sim) stopRunning(m *simMember, keep map[string][]int32) {
+	kept := s.layout.TasksOf(keep)
+	for _, t := range s.layout.TasksOf(m.owned) {
+		if slices.Contains(kept, t) || !s.layout.Stateful(t) {
+			continue
+		}
+		if end, ok := s.endSum(t); ok {
+			s.setSum(m.process, t, end)
+		}
+	}
 }
 
 func (s *sim) member(pos, id string) *simMember {
@@ -275,7 +494,8 @@ func (s *sim) rebalance(pos string, counts bool) []string {
 	if again, err := balanceVia(leader, reversed, s.counts); err != nil || !equalSync(sync, again) {
 		t.Errorf("%s: the plan depends on the order of members (err %v)", pos, err)
 	}
-	plan, err := Assign(s.layout, s.counts, members)
+	opts := leader.assignOptions()
+	plan, err := Assign(s.layout, s.counts, members, opts)
 	if err != nil {
 		t.Fatalf("%s: %v", pos, err)
 	}
@@ -307,7 +527,7 @@ func (s *sim) rebalance(pos string, counts bool) []string {
 			t.Errorf("%s: member %s: the Balancer assigned %v, Assign planned %v", pos, id, assigned[id], plan.Assignments[id])
 		}
 	}
-	s.check(pos, members, plan, assigned)
+	s.check(pos, members, plan, assigned, opts)
 
 	// Apply: members own what they were given; a member that lost any
 	// partition revokes it (and kgo would make it rejoin).
@@ -324,8 +544,15 @@ func (s *sim) rebalance(pos string, counts bool) []string {
 				}
 			}
 		}
+		s.stopRunning(m, now)
 		m.owned = clonePartitions(now)
 		m.gen = s.gen
+		m.standbys = slices.Clone(assigned[id].StandbyTasks)
+		for _, t := range m.standbys {
+			if _, ok := s.sums[m.process][t]; !ok {
+				s.setSum(m.process, t, 0) // a new replica starts restoring
+			}
+		}
 		// The engine now runs what it was assigned.
 		if m.hasClaims {
 			m.claims = slices.Clone(assigned[id].ActiveTasks)
@@ -336,7 +563,7 @@ func (s *sim) rebalance(pos string, counts bool) []string {
 }
 
 // check asserts the invariants of one rebalance.
-func (s *sim) check(pos string, members []Member, plan Plan, assigned map[string]Assignment) {
+func (s *sim) check(pos string, members []Member, plan Plan, assigned map[string]Assignment, opts AssignOptions) {
 	t := s.t
 	t.Helper()
 	tasks, err := s.layout.Tasks(s.counts)
@@ -356,14 +583,95 @@ func (s *sim) check(pos string, members []Member, plan Plan, assigned map[string
 			t.Errorf("%s: member %s: partitions %v are not those of tasks %v", pos, id, a.Partitions, a.ActiveTasks)
 		}
 	}
+	planned := make(map[processor.TaskID]string) // task => its planned active member
+	for id, a := range assigned {
+		for _, task := range a.ActiveTasks {
+			planned[task] = id
+		}
+	}
 	for _, d := range plan.Deferred {
 		where[d.Task] = append(where[d.Task], "deferred")
 		target[d.To]++
+		planned[d.Task] = d.To
 	}
 	for _, task := range tasks {
 		if n := len(where[task]); n != 1 {
 			t.Errorf("%s: task %s is placed %d times: %v", pos, task, n, where[task])
 		}
+	}
+
+	// Replicas: never with the active task's process, at most one per
+	// process, only of stateful tasks; min(standbys, processes-1) standby
+	// replicas per stateful task besides at most MaxWarmupReplicas
+	// warm-ups in the group.
+	proc := make(map[string]string, len(members))
+	for _, m := range members {
+		proc[m.ID] = m.Metadata.ProcessID
+	}
+	nprocs := len(slices.Compact(slices.Sorted(maps.Values(proc))))
+	warm := make(map[Replica]bool)
+	for _, w := range plan.Warmups {
+		warm[w] = true
+	}
+	if len(plan.Warmups) > opts.MaxWarmupReplicas {
+		t.Errorf("%s: %d warm-ups, at most %d allowed", pos, len(plan.Warmups), opts.MaxWarmupReplicas)
+	}
+	replicas := make(map[processor.TaskID]map[string]bool) // task => processes
+	standbys := make(map[processor.TaskID]int)
+	for id, a := range assigned {
+		for _, task := range a.StandbyTasks {
+			if slices.Contains(a.ActiveTasks, task) {
+				t.Errorf("%s: member %s gets %s both active and standby", pos, id, task)
+			}
+			if !s.layout.Stateful(task) {
+				t.Errorf("%s: member %s gets a replica of stateless task %s", pos, id, task)
+			}
+			if proc[planned[task]] == proc[id] {
+				t.Errorf("%s: member %s gets a replica of %s, which its process runs (on %s)", pos, id, task, planned[task])
+			}
+			if replicas[task] == nil {
+				replicas[task] = make(map[string]bool)
+			}
+			if replicas[task][proc[id]] {
+				t.Errorf("%s: process %s gets two replicas of %s", pos, proc[id], task)
+			}
+			replicas[task][proc[id]] = true
+			if !warm[Replica{Task: task, Member: id}] {
+				standbys[task]++
+			}
+		}
+	}
+	for w := range warm {
+		if !slices.Contains(assigned[w.Member].StandbyTasks, w.Task) {
+			t.Errorf("%s: warm-up %v is not in the member's standby tasks", pos, w)
+		}
+	}
+	for _, task := range tasks {
+		want := 0
+		if s.layout.Stateful(task) {
+			want = min(opts.NumStandbyReplicas, nprocs-1)
+		}
+		if standbys[task] != want {
+			t.Errorf("%s: task %s has %d standby replicas, want %d", pos, task, standbys[task], want)
+		}
+	}
+	// The probing rebalance is asked of the lowest member id, only.
+	ids := slices.Sorted(maps.Keys(assigned))
+	for _, id := range ids {
+		if want := plan.ProbeRebalance && id == ids[0]; assigned[id].ProbeRebalance != want {
+			t.Errorf("%s: member %s: ProbeRebalance %v, want %v", pos, id, assigned[id].ProbeRebalance, want)
+		}
+	}
+	if len(plan.Held) > 0 && !plan.ProbeRebalance {
+		t.Errorf("%s: tasks are held, and no probing rebalance is planned", pos)
+	}
+	// A held task counts where the balanced plan put it.
+	for _, h := range plan.Held {
+		if proc[h.On] == proc[h.To] || planned[h.Task] != h.On {
+			t.Errorf("%s: held %v: planned on %s", pos, h, planned[h.Task])
+		}
+		target[h.On]--
+		target[h.To]++
 	}
 	// No partition goes straight from one owner to another: a member gets
 	// a partition another member owns only if it owns it itself at a
@@ -404,7 +712,20 @@ func (s *sim) describe(ids []string, assigned map[string]Assignment, plan Plan, 
 	var out []string
 	for _, id := range ids {
 		a := assigned[id]
-		line := fmt.Sprintf("%s (%s):", id, s.members[id].process)
+		m := s.members[id]
+		line := fmt.Sprintf("%s (%s", id, m.process)
+		if m.rack != "" {
+			line += " " + m.rack
+		}
+		line += "):"
+		var standby, warmup []processor.TaskID
+		for _, task := range a.StandbyTasks {
+			if slices.Contains(plan.Warmups, Replica{Task: task, Member: id}) {
+				warmup = append(warmup, task)
+			} else {
+				standby = append(standby, task)
+			}
+		}
 		if counts {
 			perSub := make(map[int]int)
 			for _, task := range a.ActiveTasks {
@@ -414,8 +735,20 @@ func (s *sim) describe(ids []string, assigned map[string]Assignment, plan Plan, 
 			for _, sub := range slices.Sorted(maps.Keys(perSub)) {
 				line += fmt.Sprintf(" %d:%d", sub, perSub[sub])
 			}
+			if len(standby) > 0 {
+				line += fmt.Sprintf(", %d standby", len(standby))
+			}
+			if len(warmup) > 0 {
+				line += fmt.Sprintf(", %d warmup", len(warmup))
+			}
 		} else {
 			line += " " + formatTasks(a.ActiveTasks)
+			if len(standby) > 0 {
+				line += " | standby " + formatTasks(standby)
+			}
+			if len(warmup) > 0 {
+				line += " | warmup " + formatTasks(warmup)
+			}
 		}
 		out = append(out, line)
 	}
@@ -427,6 +760,18 @@ func (s *sim) describe(ids []string, assigned map[string]Assignment, plan Plan, 
 		for _, d := range plan.Deferred {
 			out = append(out, fmt.Sprintf("deferred: %s %s -> %s", d.Task, strings.Join(d.From, ","), d.To))
 		}
+	}
+	if counts {
+		if len(plan.Held) > 0 {
+			out = append(out, fmt.Sprintf("held: %d tasks", len(plan.Held)))
+		}
+	} else {
+		for _, h := range plan.Held {
+			out = append(out, fmt.Sprintf("held: %s on %s, target %s", h.Task, h.On, h.To))
+		}
+	}
+	if plan.ProbeRebalance {
+		out = append(out, "probe: "+ids[0])
 	}
 	for _, id := range ids {
 		if ts := sortTasks(lost[id]); len(ts) > 0 {
