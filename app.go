@@ -4,8 +4,13 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/eddystream/eddy/admin"
 	"github.com/eddystream/eddy/internal/engine"
+	"github.com/eddystream/eddy/metrics"
 	"github.com/eddystream/eddy/topology"
 )
 
@@ -13,8 +18,10 @@ import (
 // New, run it with Run, stop it by cancelling Run's context or with Close.
 type App struct {
 	eng *engine.Engine
+	cfg config
 
 	mu      sync.Mutex
+	admin   *admin.Server
 	started bool
 	cancel  context.CancelFunc
 	done    chan struct{}
@@ -34,23 +41,36 @@ func New(top *topology.Topology, opts ...Option) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
+	m, err := metrics.New(c.registry, prometheus.Labels{"application": c.appID})
+	if err != nil {
+		return nil, err
+	}
 	eng := engine.New(top, engine.Config{
-		ApplicationID:        c.appID,
-		Brokers:              c.brokers,
-		StateDir:             c.stateDir,
-		CommitInterval:       c.commitInterval,
-		Workers:              c.workers,
-		KafkaOptions:         c.kafkaOpts,
-		Logger:               c.logger,
-		SkipBadRecords:       c.deser == SkipOnDeserializationError,
-		SkipProcessingErrors: c.processing == SkipOnProcessingError,
-		DeadLetterTopic:      c.deadLetter,
-		ExactlyOnce:          c.guarantee == ExactlyOnce,
-		NoProduceRetries:     c.production == FailOnProductionError,
-		Replication:          c.replication,
-		SessionTimeout:       c.sessionTimeout,
+		ApplicationID:         c.appID,
+		Brokers:               c.brokers,
+		StateDir:              c.stateDir,
+		CommitInterval:        c.commitInterval,
+		Workers:               c.workers,
+		KafkaOptions:          c.kafkaOpts,
+		Logger:                c.logger,
+		SkipBadRecords:        c.deser == SkipOnDeserializationError,
+		SkipProcessingErrors:  c.processing == SkipOnProcessingError,
+		DeadLetterTopic:       c.deadLetter,
+		ExactlyOnce:           c.guarantee == ExactlyOnce,
+		NoProduceRetries:      c.production == FailOnProductionError,
+		Replication:           c.replication,
+		SessionTimeout:        c.sessionTimeout,
+		HeartbeatInterval:     c.heartbeat,
+		InstanceID:            c.instanceID,
+		Endpoint:              c.endpoint,
+		Rack:                  c.rack,
+		NumStandbys:           c.standbys,
+		AcceptableRecoveryLag: c.acceptableLag,
+		MaxWarmups:            c.maxWarmups,
+		ProbingInterval:       c.probing,
+		Metrics:               m,
 	})
-	return &App{eng: eng, done: make(chan struct{})}, nil
+	return &App{eng: eng, cfg: c, done: make(chan struct{})}, nil
 }
 
 // Run runs the application until ctx ends or a fatal error occurs. After
@@ -68,8 +88,45 @@ func (a *App) Run(ctx context.Context) error {
 	a.mu.Unlock()
 	defer close(a.done)
 	defer a.cancel()
+	if a.cfg.adminAddr != "" {
+		srv, err := admin.New(a.cfg.adminAddr, a.cfg.gatherer, a.eng, a.cfg.logger)
+		if err != nil {
+			return err
+		}
+		a.mu.Lock()
+		a.admin = srv
+		a.mu.Unlock()
+		defer func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := srv.Close(ctx); err != nil {
+				a.cfg.logger.Warn("close admin server", "err", err)
+			}
+		}()
+	}
 	return a.eng.Run(ctx)
 }
+
+// AdminAddr returns the address the admin endpoints listen on (useful
+// with AdminAddr(":0")), or "" when they are not served or Run has not
+// started them yet.
+func (a *App) AdminAddr() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.admin == nil {
+		return ""
+	}
+	return a.admin.Addr()
+}
+
+// Alive reports whether the App runs: nil until it fails. /healthz
+// answers it.
+func (a *App) Alive() error { return a.eng.Alive() }
+
+// Ready reports whether the App's active tasks all run: nil once its
+// workers run and none of its active tasks is restoring. /readyz answers
+// it.
+func (a *App) Ready() error { return a.eng.Ready() }
 
 // Close stops a running App and waits until Run has returned; it leaves no
 // goroutine behind. Calling it on an App that never ran is a no-op.

@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -258,6 +261,13 @@ func TestInvalidOptions(t *testing.T) {
 		"replication":        {[]eddy.Option{eddy.ApplicationID("a"), eddy.ReplicationFactor(0)}, "ReplicationFactor"},
 		"guarantee":          {[]eddy.Option{eddy.ApplicationID("a"), eddy.ProcessingGuarantee(eddy.Guarantee(9))}, "unknown ProcessingGuarantee"},
 		"two at once":        {[]eddy.Option{eddy.Workers(0)}, "ApplicationID is required"},
+		"standbys":           {[]eddy.Option{eddy.ApplicationID("a"), eddy.NumStandbyReplicas(-1)}, "NumStandbyReplicas"},
+		"recovery lag":       {[]eddy.Option{eddy.ApplicationID("a"), eddy.AcceptableRecoveryLag(-5)}, "AcceptableRecoveryLag"},
+		"warm-ups":           {[]eddy.Option{eddy.ApplicationID("a"), eddy.MaxWarmupReplicas(-1)}, "MaxWarmupReplicas"},
+		"probing":            {[]eddy.Option{eddy.ApplicationID("a"), eddy.ProbingRebalanceInterval(-time.Second)}, "ProbingRebalanceInterval"},
+		"heartbeat":          {[]eddy.Option{eddy.ApplicationID("a"), eddy.SessionTimeout(time.Second), eddy.HeartbeatInterval(2 * time.Second)}, "below SessionTimeout"},
+		"admin registry": {[]eddy.Option{eddy.ApplicationID("a"), eddy.AdminAddr(":0"), eddy.MetricsRegistry(registererOnly{prometheus.NewRegistry()})},
+			"not a prometheus.Gatherer"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := eddy.New(top, tc.opts...)
@@ -373,4 +383,107 @@ func failingTopology(t *testing.T) *topology.Topology {
 		t.Fatal(err)
 	}
 	return top
+}
+
+// registererOnly hides a registry's Gatherer.
+type registererOnly struct{ prometheus.Registerer }
+
+// TestMetricsRegistryConflict: two applications with one id cannot share a
+// registry, and the error says so at New.
+func TestMetricsRegistryConflict(t *testing.T) {
+	b := topology.NewBuilder()
+	topology.Source(b, "in", serde.String(), serde.String()).To("out")
+	top, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	if _, err := eddy.New(top, eddy.ApplicationID("a"), eddy.MetricsRegistry(reg)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := eddy.New(top, eddy.ApplicationID("b"), eddy.MetricsRegistry(reg)); err != nil {
+		t.Fatalf("another application id on the same registry: %v", err)
+	}
+	if _, err := eddy.New(top, eddy.ApplicationID("a"), eddy.MetricsRegistry(reg)); err == nil {
+		t.Fatal("a second App with the same id registered its metrics on the same registry")
+	}
+}
+
+// TestAdminEndpoints runs an App with its admin endpoints and checks that
+// /healthz and /readyz answer and /metrics counts the records processed.
+func TestAdminEndpoints(t *testing.T) {
+	addrs := cluster(t, kfake.SeedTopics(2, "in", "out"))
+	b := topology.NewBuilder()
+	topology.Source(b, "in", serde.String(), serde.String()).To("out")
+	top, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var recs []*kgo.Record
+	for i := range 50 {
+		recs = append(recs, &kgo.Record{Topic: "in", Key: []byte(fmt.Sprint(i)), Value: []byte("x")})
+	}
+	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	app := newApp(t, top, addrs, "admin", eddy.AdminAddr("127.0.0.1:0"))
+	errc := make(chan error, 1)
+	go func() { errc <- app.Run(ctx) }()
+	get := func(path string) (int, string) {
+		addr := app.AdminAddr()
+		if addr == "" {
+			return 0, ""
+		}
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil {
+			return 0, ""
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	want := `eddy_task_records_processed_total{application="admin",task="0_0"}`
+	for {
+		code, _ := get("/readyz")
+		_, metrics := get("/metrics")
+		if code == http.StatusOK && strings.Contains(metrics, want) && processedTotal(metrics) == 50 {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("never ready with 50 records processed; last /readyz %d, /metrics:\n%s", code, metrics)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if code, body := get("/healthz"); code != http.StatusOK {
+		t.Fatalf("/healthz = %d %q", code, body)
+	}
+	if err := app.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// processedTotal sums eddy_task_records_processed_total over tasks in a
+// Prometheus text exposition.
+func processedTotal(exposition string) int {
+	total := 0
+	for _, line := range strings.Split(exposition, "\n") {
+		if !strings.HasPrefix(line, "eddy_task_records_processed_total{") {
+			continue
+		}
+		var n int
+		if _, err := fmt.Sscan(line[strings.LastIndexByte(line, ' ')+1:], &n); err == nil {
+			total += n
+		}
+	}
+	return total
 }

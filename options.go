@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -107,6 +108,17 @@ type config struct {
 	deadLetter     string
 	replication    int16
 	sessionTimeout time.Duration
+	heartbeat      time.Duration
+	instanceID     string
+	endpoint       string
+	rack           string
+	standbys       int
+	acceptableLag  int64
+	maxWarmups     int
+	probing        time.Duration
+	adminAddr      string
+	registry       prometheus.Registerer
+	gatherer       prometheus.Gatherer
 }
 
 // ApplicationID sets the application id: the consumer group id and the
@@ -190,6 +202,74 @@ func ReplicationFactor(n int16) Option { return func(c *config) { c.replication 
 // Kafka's clients). Kafka Streams: session.timeout.ms (consumer config).
 func SessionTimeout(d time.Duration) Option { return func(c *config) { c.sessionTimeout = d } }
 
+// HeartbeatInterval sets how often each group member heartbeats (default
+// 1s, or a third of the session timeout if that is less). A member learns
+// that the group is rebalancing from a heartbeat's answer, so this bounds
+// how long a failover waits for the survivors to rejoin. Kafka's clients
+// default to 3s. Kafka Streams: heartbeat.interval.ms (consumer config).
+func HeartbeatInterval(d time.Duration) Option { return func(c *config) { c.heartbeat = d } }
+
+// InstanceID makes the instance a static group member (KIP-345): its
+// workers join with the instance ids <id>-0, <id>-1, …, which must be
+// unique in the group and stay the same across restarts. A static member
+// that restarts within the session timeout gets its tasks back without a
+// rebalance, and it does not leave the group when it stops, so raise
+// SessionTimeout to cover a restart. Without it (the default), a stopping
+// instance commits and leaves the group at once, and its tasks move.
+// Kafka Streams: group.instance.id (consumer config).
+func InstanceID(id string) Option { return func(c *config) { c.instanceID = id } }
+
+// Endpoint sets the host:port on which this instance serves interactive
+// queries, told to the group so that other instances can find the owner of
+// a key (default: none). Kafka Streams: application.server.
+func Endpoint(hostPort string) Option { return func(c *config) { c.endpoint = hostPort } }
+
+// Rack sets the instance's rack (default: none). Standby replicas prefer
+// instances in other racks than the active task's. Kafka Streams:
+// client.rack (and rack.aware.assignment.tags).
+func Rack(rack string) Option { return func(c *config) { c.rack = rack } }
+
+// NumStandbyReplicas sets how many standby replicas each stateful task has
+// (default 0): other instances that keep a copy of the task's stores up to
+// date by replaying its changelogs, so that a failover resumes from them
+// instead of restoring in full. Kafka Streams: num.standby.replicas.
+func NumStandbyReplicas(n int) Option { return func(c *config) { c.standbys = n } }
+
+// AcceptableRecoveryLag sets how many changelog records an instance may be
+// behind on a task and still count as caught up (default 10,000). A
+// stateful task moves only to a caught-up instance; to move it elsewhere
+// (to balance a new instance), eddy first warms a replica there. Kafka
+// Streams: acceptable.recovery.lag.
+func AcceptableRecoveryLag(records int64) Option {
+	return func(c *config) { c.acceptableLag = records }
+}
+
+// MaxWarmupReplicas sets how many warm-up replicas may exist at once in
+// the whole group (default 2): extra standby tasks on instances that will
+// take a stateful task over once they have caught up. Kafka Streams:
+// max.warmup.replicas.
+func MaxWarmupReplicas(n int) Option { return func(c *config) { c.maxWarmups = n } }
+
+// ProbingRebalanceInterval sets how often, while warm-up replicas exist,
+// the group rebalances to move the tasks whose warm-ups have caught up
+// (default 10m). Kafka Streams: probing.rebalance.interval.ms.
+func ProbingRebalanceInterval(d time.Duration) Option { return func(c *config) { c.probing = d } }
+
+// AdminAddr serves the admin HTTP endpoints on addr (host:port; ":0"
+// picks a free port): /metrics (Prometheus), /healthz (200 while the
+// application runs) and /readyz (200 when no active task is restoring).
+// Default: none. The metrics come from MetricsRegistry's gatherer, or from
+// a registry of the App's own.
+func AdminAddr(addr string) Option { return func(c *config) { c.adminAddr = addr } }
+
+// MetricsRegistry registers eddy's metrics (listed in package metrics) on
+// reg. If reg is also a prometheus.Gatherer (a *prometheus.Registry is),
+// AdminAddr's /metrics serves it. Default: a registry of the App's own,
+// served by AdminAddr if set and otherwise unused.
+func MetricsRegistry(reg prometheus.Registerer) Option {
+	return func(c *config) { c.registry = reg }
+}
+
 // ErrInvalidConfig is matched (errors.Is) by every error New returns for
 // a bad option.
 var ErrInvalidConfig = errors.New("eddy: invalid configuration")
@@ -259,6 +339,41 @@ func newConfig(opts []Option) (config, error) {
 	}
 	if c.sessionTimeout <= 0 {
 		bad("SessionTimeout must be positive, got %v", c.sessionTimeout)
+	}
+	if c.heartbeat == 0 {
+		c.heartbeat = min(time.Second, c.sessionTimeout/3)
+	}
+	if c.heartbeat <= 0 || c.heartbeat >= c.sessionTimeout {
+		bad("HeartbeatInterval must be positive and below SessionTimeout (%v), got %v", c.sessionTimeout, c.heartbeat)
+	}
+	if c.standbys < 0 {
+		bad("NumStandbyReplicas must not be negative, got %d", c.standbys)
+	}
+	if c.acceptableLag == 0 {
+		c.acceptableLag = 10_000
+	}
+	if c.acceptableLag < 0 {
+		bad("AcceptableRecoveryLag must not be negative, got %d", c.acceptableLag)
+	}
+	if c.maxWarmups == 0 {
+		c.maxWarmups = 2
+	}
+	if c.maxWarmups < 0 {
+		bad("MaxWarmupReplicas must be at least 1, got %d", c.maxWarmups)
+	}
+	if c.probing == 0 {
+		c.probing = 10 * time.Minute
+	}
+	if c.probing < 0 {
+		bad("ProbingRebalanceInterval must be positive, got %v", c.probing)
+	}
+	if c.registry == nil {
+		reg := prometheus.NewRegistry()
+		c.registry, c.gatherer = reg, reg
+	} else if g, ok := c.registry.(prometheus.Gatherer); ok {
+		c.gatherer = g
+	} else if c.adminAddr != "" {
+		bad("AdminAddr serves /metrics from MetricsRegistry, but the registry given is not a prometheus.Gatherer: pass a *prometheus.Registry")
 	}
 	return c, errors.Join(errs...)
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/eddystream/eddy/internal/task"
+	"github.com/eddystream/eddy/metrics"
 	"github.com/eddystream/eddy/topology"
 )
 
@@ -44,6 +45,22 @@ type Config struct {
 	NoProduceRetries bool
 	Replication      int16
 	SessionTimeout   time.Duration
+	// HeartbeatInterval is how often members heartbeat, and so how soon
+	// they learn that a rebalance started.
+	HeartbeatInterval time.Duration
+	// InstanceID, if set, makes every worker a static group member with
+	// instance id <InstanceID>-<worker>.
+	InstanceID string
+	// Endpoint and Rack are reported in the join metadata.
+	Endpoint, Rack string
+	// NumStandbys, AcceptableRecoveryLag, MaxWarmups and ProbingInterval
+	// configure the assignor (see rebalance.Config).
+	NumStandbys           int
+	AcceptableRecoveryLag int64
+	MaxWarmups            int
+	ProbingInterval       time.Duration
+	// Metrics receives the engine's metrics. Required.
+	Metrics *metrics.Metrics
 }
 
 // Engine runs a topology. Run it once.
@@ -58,6 +75,17 @@ type Engine struct {
 	// cache is the block cache every persistent store of the process
 	// shares, so one budget covers them all however many tasks run here.
 	cache *pebble.Cache
+	// adm lists changelog end offsets when a worker leads a rebalance.
+	adm      *kadm.Client
+	standbys *standbyManager
+	running  runningSet
+	metrics  *engineMetrics
+	// restoring counts the active tasks being restored, for readiness.
+	restoring atomic.Int64
+	// started is set once the workers run; failed holds the error that
+	// stopped the engine.
+	started atomic.Bool
+	failed  atomic.Pointer[error]
 }
 
 // storeCacheBytes is the size of the shared block cache of the persistent
@@ -67,9 +95,16 @@ const storeCacheBytes = 64 << 20
 // New returns an engine for top.
 func New(top *topology.Topology, cfg Config) *Engine {
 	e := &Engine{cfg: cfg, top: top, log: cfg.Logger, specs: map[int]*task.Spec{}}
+	subOf := map[string]int{}
 	for _, s := range top.TaskSpecs(cfg.ApplicationID) {
 		e.specs[s.ID] = s
+		for _, st := range s.Stores {
+			if st.ChangelogTopic != "" {
+				subOf[st.ChangelogTopic] = s.ID
+			}
+		}
 	}
+	e.metrics = newEngineMetrics(cfg.Metrics, subOf)
 	return e
 }
 
@@ -92,16 +127,21 @@ func (e *Engine) clientOpts(extra ...kgo.Opt) []kgo.Opt {
 
 // Run sets up the topics and runs the workers until ctx ends (a clean
 // shutdown: nil) or a worker fails (its error).
-func (e *Engine) Run(ctx context.Context) error {
+func (e *Engine) Run(ctx context.Context) (err error) {
+	defer func() {
+		if err != nil {
+			e.failed.Store(&err)
+		}
+	}()
 	admCl, err := kgo.NewClient(e.clientOpts()...)
 	if err != nil {
 		return fmt.Errorf("eddy: create admin client: %w", err)
 	}
-	adm := kadm.NewClient(admCl)
+	defer admCl.Close()
+	e.adm = kadm.NewClient(admCl)
 	setupCtx, cancelSetup := context.WithTimeout(ctx, 60*time.Second)
-	e.layout, err = setupTopics(setupCtx, adm, e.top, e.cfg.ApplicationID, e.cfg.Replication, e.cfg.DeadLetterTopic)
+	e.layout, err = setupTopics(setupCtx, e.adm, e.top, e.cfg.ApplicationID, e.cfg.Replication, e.cfg.DeadLetterTopic)
 	cancelSetup()
-	admCl.Close()
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil // shut down while starting: not a failure
@@ -115,10 +155,17 @@ func (e *Engine) Run(ctx context.Context) error {
 	// Each open store holds its own reference; this one is released once
 	// every worker has stopped and closed its stores.
 	defer e.cache.Unref()
+	if e.standbys, err = newStandbyManager(e); err != nil {
+		return err
+	}
+	// Deferred after the cache's Unref, so it runs before: the standby
+	// stores use the cache.
+	defer e.standbys.close()
 	e.log.Info("eddy starting", "application", e.cfg.ApplicationID, "process", e.procID, "workers", e.cfg.Workers, "tasks_per_subtopology", e.layout.partitions)
 
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	e.started.Store(true)
 	var (
 		wg    sync.WaitGroup
 		mu    sync.Mutex
@@ -178,4 +225,27 @@ func loadProcessID(dir string) (string, error) {
 		return "", fmt.Errorf("eddy: write process id: %w", err)
 	}
 	return id, nil
+}
+
+// Alive reports whether the engine runs: nil until it fails.
+func (e *Engine) Alive() error {
+	if err := e.failed.Load(); err != nil {
+		return *err
+	}
+	return nil
+}
+
+// Ready reports whether every active task of the process runs: nil once
+// the workers run and no active task is being restored.
+func (e *Engine) Ready() error {
+	if err := e.Alive(); err != nil {
+		return err
+	}
+	if !e.started.Load() {
+		return errors.New("starting: the workers have not joined the group yet")
+	}
+	if n := e.restoring.Load(); n > 0 {
+		return fmt.Errorf("%d active tasks are restoring their state", n)
+	}
+	return nil
 }

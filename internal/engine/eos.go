@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/eddystream/eddy/metrics"
 	"github.com/eddystream/eddy/processor"
 )
 
@@ -107,6 +108,16 @@ func (w *worker) endTransaction(ctx context.Context, commit, begin bool) error {
 	defer cancel()
 	start := time.Now()
 	committed, err := w.sess.End(ctx, kgo.TransactionEndTry(commit))
+	defer func() {
+		result := metrics.CommitOK
+		if !committed {
+			result = metrics.CommitAborted
+		}
+		if err != nil && fatalTxnError(err) {
+			result = metrics.CommitFailed
+		}
+		w.wm.ObserveCommit(result, time.Since(start))
+	}()
 	if err != nil && !fatalTxnError(err) {
 		// End can fail before it ends the transaction (its flush gives up
 		// when ctx ends, as after a long freeze): end it with an abort
@@ -141,7 +152,7 @@ func (w *worker) endTransaction(ctx context.Context, commit, begin bool) error {
 				return err
 			}
 			w.advanceCheckpoint(at)
-			if err := w.writeCheckpoint(at); err != nil {
+			if err := at.writeCheckpoint(); err != nil {
 				return err
 			}
 		}

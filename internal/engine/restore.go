@@ -50,7 +50,7 @@ func newRestorer(w *worker) (*restorer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("eddy: create restore client: %w", err)
 	}
-	r, err := changelog.NewRestorer(cl, changelog.WithLogger(w.log))
+	r, err := changelog.NewRestorer(cl, changelog.WithLogger(w.log), changelog.WithListener(w.e.metrics.restoreListener()))
 	if err != nil {
 		cl.Close()
 		return nil, err
@@ -66,6 +66,8 @@ func (rs *restorer) start(at *activeTask) {
 		cp := changelog.NoCheckpoint
 		if off, ok := at.checkpoint[tp]; ok && at.persistent[store] {
 			cp = off
+		} else if off, ok := at.resumeAt[tp]; ok && !at.persistent[store] {
+			cp = off
 		}
 		jobs = append(jobs, changelog.RestoreJob{Partition: tp, Checkpoint: cp, Target: backendTarget{at.backends[store]}})
 	}
@@ -73,6 +75,7 @@ func (rs *restorer) start(at *activeTask) {
 	job := &restoreJob{cancel: cancel, done: make(chan struct{}), started: time.Now()}
 	at.restore = job
 	rs.running.Add(1)
+	rs.w.e.restoring.Add(1)
 	rs.wg.Add(1)
 	go func() {
 		defer rs.wg.Done()
@@ -119,6 +122,7 @@ func (rs *restorer) cancel(at *activeTask) {
 	<-at.restore.done
 	at.restore = nil
 	rs.running.Add(-1)
+	rs.w.e.restoring.Add(-1)
 }
 
 // close stops every restore and waits for them.
@@ -145,6 +149,7 @@ func (w *worker) finishRestores() error {
 		}
 		at.restore = nil
 		w.restores.running.Add(-1)
+		w.e.restoring.Add(-1)
 		if errors.Is(job.err, changelog.ErrCheckpointAhead) {
 			// The checkpoint claims changelog offsets the topic does not
 			// have (it was recreated, or the store holds writes that never
@@ -172,7 +177,7 @@ func (w *worker) finishRestores() error {
 				}
 			}
 		}
-		if err := w.writeCheckpoint(at); err != nil {
+		if err := at.writeCheckpoint(); err != nil {
 			return err
 		}
 		if err := w.startRunning(at, records, job.started); err != nil {
@@ -190,6 +195,7 @@ func (w *worker) startRunning(at *activeTask, restored int64, since time.Time) e
 		return err
 	}
 	at.running = true
+	w.e.running.set(at.t.ID(), true)
 	w.log.Info("task restored and running", "task", at.t.ID(), "restored_records", restored, "took", time.Since(since).Round(time.Millisecond))
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"path/filepath"
 	"time"
 
@@ -22,44 +23,61 @@ const lockWait = 10 * time.Second
 
 const checkpointFile = ".checkpoint"
 
-// openTask locks the task's directory, reads its checkpoint, opens its
-// stores and instantiates its processors. It does not restore.
-func (w *worker) openTask(id processor.TaskID) (*activeTask, error) {
-	spec := w.e.specs[id.Subtopology]
+// taskStores are the open stores of one task, active or standby, with the
+// lock on its state directory.
+type taskStores struct {
+	id   processor.TaskID
+	dir  string
+	lock *dirLock
+	// logged maps each logged store to its changelog partition;
+	// persistent marks those whose data survives on disk.
+	logged     map[string]changelog.TopicPartition
+	persistent map[string]bool
+	backends   map[string]state.Backend
+	// checkpoint is what the task's checkpoint file says (or will say
+	// after the next write): the changelog offset each persistent store
+	// matches.
+	checkpoint changelog.Checkpoint
+	written    bool // checkpoint is on disk as is
+}
+
+// openTaskStores locks the task's directory, reads its checkpoint and opens
+// its stores. lockWait bounds the wait for the directory's lock. Persistent
+// stores that no checkpoint vouches for, or that are corrupt, start empty.
+func (e *Engine) openTaskStores(id processor.TaskID, log *slog.Logger, lockWait time.Duration) (*taskStores, error) {
+	spec := e.specs[id.Subtopology]
 	if spec == nil {
 		return nil, fmt.Errorf("task %s: the topology has no sub-topology %d: is another application using this application id?", id, id.Subtopology)
 	}
-	at := &activeTask{
-		dir:        taskDir(w.e.cfg.StateDir, w.e.cfg.ApplicationID, id),
+	ts := &taskStores{
+		id:         id,
+		dir:        taskDir(e.cfg.StateDir, e.cfg.ApplicationID, id),
 		logged:     map[string]changelog.TopicPartition{},
 		persistent: map[string]bool{},
+		backends:   map[string]state.Backend{},
 		checkpoint: changelog.Checkpoint{},
 	}
 	var err error
-	if at.lock, err = lockTaskDir(at.dir, lockWait); err != nil {
+	if ts.lock, err = lockTaskDir(ts.dir, lockWait); err != nil {
 		return nil, fmt.Errorf("task %s: %w", id, err)
 	}
-	cp := w.readCheckpoint(id, at.dir)
-	backends := map[string]state.Backend{}
-	fail := func(err error) (*activeTask, error) {
-		for _, b := range backends {
-			b.Close()
-		}
-		at.lock.unlock()
+	cp := readCheckpoint(log, id, ts.dir)
+	fail := func(err error) (*taskStores, error) {
+		ts.close()
 		return nil, fmt.Errorf("task %s: %w", id, err)
 	}
 	for _, s := range spec.Stores {
 		tp := changelog.TopicPartition{Topic: s.ChangelogTopic, Partition: id.Partition}
 		if s.ChangelogTopic != "" {
-			at.logged[s.Name] = tp
+			ts.logged[s.Name] = tp
 		}
 		if !s.Persistent {
-			backends[s.Name] = state.NewMemoryBackend()
+			ts.backends[s.Name] = state.NewMemoryBackend()
 			continue
 		}
-		at.persistent[s.Name] = true
+		ts.persistent[s.Name] = true
 		off, valid := cp[tp]
-		dir := filepath.Join(at.dir, s.Name)
+		dir := filepath.Join(ts.dir, s.Name)
 		if !valid || s.ChangelogTopic == "" {
 			// Local data that no checkpoint vouches for may be ahead of, or
 			// unrelated to, the changelog: start from nothing.
@@ -67,31 +85,85 @@ func (w *worker) openTask(id processor.TaskID) (*activeTask, error) {
 				return fail(err)
 			}
 		}
-		b, err := w.openStore(dir)
+		b, err := e.openStore(dir, log)
 		if errors.Is(err, state.ErrCorruptStore) {
-			w.log.Warn("store is corrupt; wiping it and restoring it in full from its changelog", "task", id, "store", s.Name, "err", err)
+			log.Warn("store is corrupt; wiping it and restoring it in full from its changelog", "task", id, "store", s.Name, "err", err)
 			delete(cp, tp)
 			if err = pebblestore.Destroy(dir); err == nil {
-				b, err = w.openStore(dir)
+				b, err = e.openStore(dir, log)
 			}
 		}
 		if err != nil {
 			return fail(fmt.Errorf("open store %q: %w", s.Name, err))
 		}
-		backends[s.Name] = b
+		ts.backends[s.Name] = b
 		if _, ok := cp[tp]; ok && s.ChangelogTopic != "" {
-			at.checkpoint[tp] = off
+			ts.checkpoint[tp] = off
 		}
 	}
-	at.written = len(at.checkpoint) > 0
-	at.backends = backends
+	ts.written = len(ts.checkpoint) > 0
+	return ts, nil
+}
+
+// close closes the stores and releases the directory's lock.
+func (ts *taskStores) close() error {
+	var errs []error
+	for name, b := range ts.backends {
+		if err := b.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close store %q: %w", name, err))
+		}
+	}
+	if err := ts.lock.unlock(); err != nil {
+		errs = append(errs, fmt.Errorf("unlock task directory: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+// writeCheckpoint writes the task's checkpoint if it changed. It is called
+// only when the stores hold exactly the state the checkpoint names.
+func (ts *taskStores) writeCheckpoint() error {
+	if ts.written || len(ts.checkpoint) == 0 {
+		return nil
+	}
+	if err := changelog.WriteCheckpoint(filepath.Join(ts.dir, checkpointFile), ts.checkpoint); err != nil {
+		return fmt.Errorf("task %s: %w", ts.id, err)
+	}
+	ts.written = true
+	return nil
+}
+
+// openTask opens the task's stores, or takes them over from the process's
+// standby of the task, and instantiates its processors. It does not
+// restore.
+func (w *worker) openTask(id processor.TaskID) (*activeTask, error) {
+	at := &activeTask{}
+	if sb := w.e.standbys.take(id); sb != nil {
+		at.taskStores = sb.stores
+		at.resumeAt = sb.resumeAt()
+		w.log.Info("promoting standby task", "task", id, "lag_records", sb.lag())
+	} else {
+		ts, err := w.e.openTaskStores(id, w.log, lockWait)
+		if err != nil {
+			return nil, err
+		}
+		at.taskStores = ts
+	}
+	tm := w.e.metrics.task(id)
+	at.tm = tm
+	var err error
 	at.t, err = task.New(task.Config{
-		ID:              id,
-		ApplicationID:   w.e.cfg.ApplicationID,
-		Spec:            spec,
-		Backends:        backends,
-		Output:          w.output,
-		ChangelogOutput: w.changelogOutput,
+		ID:            id,
+		ApplicationID: w.e.cfg.ApplicationID,
+		Spec:          w.e.specs[id.Subtopology],
+		Backends:      at.backends,
+		Output: func(r *kgo.Record) {
+			tm.Produced.Inc()
+			w.output(r)
+		},
+		ChangelogOutput: func(r *kgo.Record) {
+			tm.ChangelogProduced.Inc()
+			w.changelogOutput(r)
+		},
 		Errors: task.ErrorPolicy{
 			SkipDeserializationErrors: w.e.cfg.SkipBadRecords,
 			SkipProcessingErrors:      w.e.cfg.SkipProcessingErrors,
@@ -103,7 +175,7 @@ func (w *worker) openTask(id processor.TaskID) (*activeTask, error) {
 		},
 	})
 	if err != nil {
-		at.lock.unlock()
+		at.taskStores.close()
 		return nil, err
 	}
 	return at, nil
@@ -112,7 +184,7 @@ func (w *worker) openTask(id processor.TaskID) (*activeTask, error) {
 // readCheckpoint reads a task's checkpoint file. A missing file means no
 // checkpoint; a corrupt one is logged, deleted and treated as missing, so
 // the task's stores restore in full.
-func (w *worker) readCheckpoint(id processor.TaskID, dir string) changelog.Checkpoint {
+func readCheckpoint(log *slog.Logger, id processor.TaskID, dir string) changelog.Checkpoint {
 	path := filepath.Join(dir, checkpointFile)
 	cp, err := changelog.ReadCheckpoint(path)
 	switch {
@@ -120,29 +192,15 @@ func (w *worker) readCheckpoint(id processor.TaskID, dir string) changelog.Check
 		return cp
 	case errors.Is(err, fs.ErrNotExist):
 	default:
-		w.log.Warn("checkpoint is unusable; the task's stores will be restored in full", "task", id, "err", err)
+		log.Warn("checkpoint is unusable; the task's stores will be restored in full", "task", id, "err", err)
 		if derr := changelog.DeleteCheckpoint(path); derr != nil {
-			w.log.Warn("delete checkpoint", "task", id, "err", derr)
+			log.Warn("delete checkpoint", "task", id, "err", derr)
 		}
 	}
 	return changelog.Checkpoint{}
 }
 
-// writeCheckpoint writes the task's checkpoint if it changed. It is called
-// only when the stores hold exactly the committed state.
-func (w *worker) writeCheckpoint(at *activeTask) error {
-	if at.written || len(at.checkpoint) == 0 {
-		return nil
-	}
-	if err := changelog.WriteCheckpoint(filepath.Join(at.dir, checkpointFile), at.checkpoint); err != nil {
-		return fmt.Errorf("task %s: %w", at.t.ID(), err)
-	}
-	at.written = true
-	return nil
-}
-
-// openStore opens a persistent store on the process's shared block cache,
-// logging through the worker's logger.
-func (w *worker) openStore(dir string) (state.Backend, error) {
-	return pebblestore.Open(dir, pebblestore.WithCache(w.e.cache), pebblestore.WithLogger(w.log))
+// openStore opens a persistent store on the process's shared block cache.
+func (e *Engine) openStore(dir string, log *slog.Logger) (state.Backend, error) {
+	return pebblestore.Open(dir, pebblestore.WithCache(e.cache), pebblestore.WithLogger(log))
 }

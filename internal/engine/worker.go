@@ -16,6 +16,7 @@ import (
 
 	"github.com/eddystream/eddy/changelog"
 	"github.com/eddystream/eddy/internal/task"
+	"github.com/eddystream/eddy/metrics"
 	"github.com/eddystream/eddy/processor"
 	"github.com/eddystream/eddy/rebalance"
 	"github.com/eddystream/eddy/state"
@@ -85,37 +86,37 @@ type worker struct {
 
 	nextCommit  time.Time
 	uncommitted bool
+	wm          *metrics.WorkerMetrics
 }
 
 // activeTask is a task owned by a worker, with its resources.
 type activeTask struct {
-	t    *task.Task
-	dir  string
-	lock *dirLock
-	// logged maps each logged store to its changelog partition;
-	// persistent marks those whose data survives on disk.
-	logged     map[string]changelog.TopicPartition
-	persistent map[string]bool
-	// backends are the stores' backends, written by the restore before the
-	// task runs (the task owns and closes them).
-	backends map[string]state.Backend
-	// checkpoint is what the task's checkpoint file says (or will say
-	// after the next write): the changelog offset each persistent store
-	// matches.
-	checkpoint changelog.Checkpoint
-	written    bool // checkpoint is on disk as is
-	running    bool
-	restore    *restoreJob
+	*taskStores
+	t *task.Task
+	// resumeAt holds, for in-memory stores taken over from a standby, the
+	// changelog offset their restore starts from.
+	resumeAt map[changelog.TopicPartition]int64
+	running  bool
+	restore  *restoreJob
+	tm       *metrics.TaskMetrics
 }
 
 func newWorker(e *Engine, idx int) (*worker, error) {
-	w := &worker{e: e, idx: idx, log: e.log.With("worker", idx)}
+	w := &worker{e: e, idx: idx, log: e.log.With("worker", idx), wm: e.metrics.m.Worker(idx)}
 	w.mu.tasks = map[processor.TaskID]*activeTask{}
 	w.produced.next = map[changelog.TopicPartition]int64{}
 	var subs []rebalance.Subtopology
 	var manual []string
 	for _, st := range e.top.Subtopologies(e.cfg.ApplicationID) {
-		subs = append(subs, rebalance.Subtopology{ID: st.ID, SourceTopics: st.SourceTopics})
+		sub := rebalance.Subtopology{ID: st.ID, SourceTopics: st.SourceTopics}
+		if spec := e.specs[st.ID]; spec != nil {
+			for _, s := range spec.Stores {
+				if s.ChangelogTopic != "" {
+					sub.ChangelogTopics = append(sub.ChangelogTopics, s.ChangelogTopic)
+				}
+			}
+		}
+		subs = append(subs, sub)
 	}
 	for _, it := range e.top.InternalTopics(e.cfg.ApplicationID) {
 		if it.Kind == topology.Changelog {
@@ -123,12 +124,23 @@ func newWorker(e *Engine, idx int) (*worker, error) {
 		}
 	}
 	bal, err := rebalance.NewBalancer(rebalance.Config{
-		Subtopologies: subs,
-		ProcessID:     e.procID,
-		WorkerIndex:   idx,
-		WorkerCount:   e.cfg.Workers,
-		OwnedTasks:    w.ownedTasks,
-		Logger:        w.log,
+		Subtopologies:            subs,
+		ProcessID:                e.procID,
+		Endpoint:                 e.cfg.Endpoint,
+		Rack:                     e.cfg.Rack,
+		WorkerIndex:              idx,
+		WorkerCount:              e.cfg.Workers,
+		OwnedTasks:               w.ownedTasks,
+		StandbyTasks:             func() []processor.TaskID { return e.standbys.wantedBy(idx) },
+		TaskOffsetSums:           e.taskOffsetSums,
+		EndOffsets:               e.endOffsets,
+		NumStandbyReplicas:       e.cfg.NumStandbys,
+		AcceptableRecoveryLag:    e.cfg.AcceptableRecoveryLag,
+		MaxWarmupReplicas:        e.cfg.MaxWarmups,
+		ProbingRebalanceInterval: e.cfg.ProbingInterval,
+		RequestRebalance:         w.requestRebalance,
+		OnAssignment:             w.onAssignment,
+		Logger:                   w.log,
 	})
 	if err != nil {
 		return nil, err
@@ -150,6 +162,7 @@ func newWorker(e *Engine, idx int) (*worker, error) {
 		kgo.DisableAutoCommit(),
 		kgo.BlockRebalanceOnPoll(),
 		kgo.SessionTimeout(e.cfg.SessionTimeout),
+		kgo.HeartbeatInterval(e.cfg.HeartbeatInterval),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.OnPartitionsAssigned(w.onAssigned),
 		kgo.OnPartitionsRevoked(w.onRevoked),
@@ -162,6 +175,9 @@ func newWorker(e *Engine, idx int) (*worker, error) {
 		kgo.ProducerLinger(5*time.Millisecond),
 		kgo.MaxBufferedRecords(100_000),
 	)
+	if e.cfg.InstanceID != "" {
+		opts = append(opts, kgo.InstanceID(fmt.Sprintf("%s-%d", e.cfg.InstanceID, idx)))
+	}
 	if e.cfg.NoProduceRetries {
 		opts = append(opts, kgo.RecordRetries(0))
 	}
@@ -176,11 +192,34 @@ func newWorker(e *Engine, idx int) (*worker, error) {
 		w.cl, err = kgo.NewClient(opts...)
 	}
 	if err != nil {
+		w.bal.Close()
 		w.restores.close()
 		w.prodCancel()
 		return nil, fmt.Errorf("eddy: create client: %w", err)
 	}
 	return w, nil
+}
+
+// onAssignment hears every assignment the worker receives, from kgo's
+// group goroutine, before kgo's revoke and assign callbacks run for it.
+// It hands the standby tasks to the process's standby manager.
+func (w *worker) onAssignment(a rebalance.Assignment) {
+	w.e.standbys.assign(w.idx, a.StandbyTasks)
+	w.wm.Rebalanced()
+}
+
+// requestRebalance makes the worker rejoin the group: the balancer calls it
+// when a probing rebalance is due.
+func (w *worker) requestRebalance() {
+	select {
+	case <-w.ready:
+	default:
+		return // still joining: the join in progress is as good
+	}
+	if w.cl != nil {
+		w.log.Info("requesting a probing rebalance: warm-up replicas may have caught up")
+		w.cl.ForceRebalance()
+	}
 }
 
 // ownedTasks reports the active tasks at a join, for the balancer's
@@ -219,11 +258,14 @@ func (w *worker) run(ctx context.Context) (err error) {
 			w.cl.AllowRebalance()
 			return nil
 		}
+		_, gen := w.cl.GroupMetadata()
+		w.wm.SetGeneration(gen)
 		w.mu.Lock()
 		err := w.mu.fatal
 		if err == nil {
 			err = w.step(fetches)
 		}
+		w.publishTaskCounts()
 		w.mu.Unlock()
 		w.cl.AllowRebalance()
 		if err != nil {
@@ -259,16 +301,25 @@ func (w *worker) step(fetches kgo.Fetches) error {
 		id, ok := w.bal.Layout().TaskOf(p.Topic, p.Partition)
 		if at := w.mu.tasks[id]; ok && at != nil {
 			at.t.Add(p.Records)
+			at.tm.Consumed.Add(float64(len(p.Records)))
 		}
+		end := p.HighWatermark
+		if w.sess != nil {
+			end = p.LastStableOffset
+		}
+		w.e.metrics.m.SetConsumerLag(p.Topic, p.Partition, max(0, end-p.Records[len(p.Records)-1].Offset-1))
 	})
 	now := time.Now()
+	processed := 0
 	for _, id := range w.sortedTasks() {
 		at := w.mu.tasks[id]
 		if !at.running {
 			continue
 		}
 		if at.t.Buffered() > 0 {
-			_, err := at.t.Process(at.t.Buffered())
+			n, err := at.t.Process(at.t.Buffered())
+			at.tm.Processed.Add(float64(n))
+			processed += n
 			w.uncommitted = true
 			if err != nil {
 				return err
@@ -277,6 +328,9 @@ func (w *worker) step(fetches kgo.Fetches) error {
 		if err := at.t.Punctuate(now); err != nil {
 			return err
 		}
+	}
+	if processed > 0 {
+		w.wm.ObserveBatch(time.Since(now), processed)
 	}
 	if !now.Before(w.nextCommit) {
 		w.nextCommit = now.Add(w.e.cfg.CommitInterval)
@@ -365,9 +419,12 @@ func (w *worker) commit(ctx context.Context, tasks []*activeTask) error {
 	for _, at := range tasks {
 		at.t.FlushChangelog(start)
 	}
+	defer w.recordStoreSizes(tasks)
 	if w.sess != nil {
 		return w.commitTransaction(ctx)
 	}
+	result := metrics.CommitFailed
+	defer func() { w.wm.ObserveCommit(result, time.Since(start)) }()
 	if err := w.cl.Flush(ctx); err != nil {
 		return fmt.Errorf("flush the producer: %w", err)
 	}
@@ -399,12 +456,41 @@ func (w *worker) commit(ctx context.Context, tasks []*activeTask) error {
 			return err
 		}
 		w.advanceCheckpoint(at)
-		if err := w.writeCheckpoint(at); err != nil {
+		if err := at.writeCheckpoint(); err != nil {
 			return err
 		}
 	}
+	result = metrics.CommitOK
 	w.log.Debug("committed", "tasks", len(tasks), "took", time.Since(start))
 	return nil
+}
+
+// recordStoreSizes exports the size of the tasks' stores whose backends
+// can tell it.
+func (w *worker) recordStoreSizes(tasks []*activeTask) {
+	for _, at := range tasks {
+		for name, b := range at.backends {
+			if sz, ok := b.(state.Sizer); ok {
+				if n, err := sz.ApproximateSize(); err == nil {
+					at.tm.SetStoreSize(name, n)
+				}
+			}
+		}
+	}
+}
+
+// publishTaskCounts exports how many tasks the worker has in each state.
+// w.mu is held.
+func (w *worker) publishTaskCounts() {
+	restoring, running := 0, 0
+	for _, at := range w.mu.tasks {
+		if at.running {
+			running++
+		} else {
+			restoring++
+		}
+	}
+	w.wm.SetTaskCounts(restoring, running, len(w.e.standbys.wantedBy(w.idx)))
 }
 
 func (w *worker) commitOffsets(ctx context.Context, offsets map[string]map[int32]kgo.EpochOffset) error {
@@ -551,11 +637,18 @@ func (w *worker) closeTasks(ids []processor.TaskID, clean bool) {
 		}
 		delete(w.mu.tasks, id)
 		w.publishOwned()
+		w.e.running.set(id, false)
+		w.e.metrics.m.RemoveTask(id.String())
+		for topic, ps := range w.bal.Layout().Partitions([]processor.TaskID{id}) {
+			for _, p := range ps {
+				w.e.metrics.m.RemoveConsumerLag(topic, p)
+			}
+		}
 		w.restores.cancel(at)
 		if !clean {
 			at.t.AbortStores()
 		} else if at.running {
-			if err := w.writeCheckpoint(at); err != nil {
+			if err := at.writeCheckpoint(); err != nil {
 				w.log.Warn("write checkpoint at close", "task", id, "err", err)
 			}
 		}
@@ -601,6 +694,7 @@ func (w *worker) shutdown(clean bool) error {
 	w.closeTasks(w.sortedTasks(), cleanClose)
 	w.mu.Unlock()
 	w.restores.close()
+	w.bal.Close()
 	w.cl.AllowRebalance()
 	w.cl.Close()
 	w.prodCancel()

@@ -1,0 +1,425 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/eddystream/eddy/changelog"
+	"github.com/eddystream/eddy/processor"
+	"github.com/eddystream/eddy/state"
+)
+
+// standbyCheckpointInterval is how often a standby task writes the
+// checkpoint of its persistent stores while it replays.
+const standbyCheckpointInterval = 10 * time.Second
+
+// standbyGrace is how long a standby task that no assignment lists any
+// more stays open. A task that moves to this process takes two rebalances
+// (see rebalance.Plan.Deferred); between them the task is neither active
+// nor standby here, and closing it would cost the promotion its head
+// start (all of it, for in-memory stores).
+const standbyGrace = 30 * time.Second
+
+// standbyPollWait bounds one poll of the standby consumer, so that changes
+// to the standby set are picked up soon even when no records come.
+const standbyPollWait = 250 * time.Millisecond
+
+// standbyManager keeps the process's standby tasks (and warm-up replicas,
+// which are standby tasks too): stores that replay their changelogs,
+// read_committed, as the active task elsewhere writes them. It is shared by
+// the process's workers: each reports the standby tasks of its assignment,
+// and a worker that is assigned a task as active takes the standby's
+// stores over (take), so the task restores only what the standby had not
+// yet replayed.
+//
+// One goroutine (run) owns the consumer and does the replay; mu guards the
+// tasks, which rebalance callbacks (take) and the join metadata
+// (offsetSums, through a snapshot) also reach.
+type standbyManager struct {
+	e    *Engine
+	log  *slog.Logger
+	cl   *kgo.Client
+	ctx  context.Context
+	stop context.CancelFunc
+	done chan struct{}
+
+	mu struct {
+		sync.Mutex
+		// wanted holds each worker's standby tasks, from its last
+		// assignment.
+		wanted map[int][]processor.TaskID
+		tasks  map[processor.TaskID]*standbyTask
+		byTP   map[changelog.TopicPartition]standbyStore
+		// wake ends the poll in flight, so that a change to wanted is
+		// acted on at once.
+		wake context.CancelFunc
+	}
+	// positions is a snapshot of every standby task's changelog offset
+	// sum, for the join metadata (read by kgo's group goroutine, which must
+	// not wait for a replay batch).
+	positions atomic.Pointer[map[processor.TaskID]int64]
+}
+
+// standbyStore names one logged store of a standby task.
+type standbyStore struct {
+	task  *standbyTask
+	store string
+}
+
+// standbyTask is one standby task's stores and replay position.
+type standbyTask struct {
+	stores *taskStores
+	// next holds, per changelog partition, the offset of the next record
+	// to replay; end the last stable offset the last fetch reported.
+	next map[changelog.TopicPartition]int64
+	end  map[changelog.TopicPartition]int64
+	// unwantedSince is when the task left every assignment (zero while a
+	// worker wants it).
+	unwantedSince  time.Time
+	lastCheckpoint time.Time
+}
+
+// resumeAt returns the replay position of the in-memory stores: where a
+// promoted task's restore picks up. The persistent stores' positions are
+// in the task's checkpoint.
+func (sb *standbyTask) resumeAt() map[changelog.TopicPartition]int64 {
+	out := map[changelog.TopicPartition]int64{}
+	for store, tp := range sb.stores.logged {
+		if !sb.stores.persistent[store] {
+			out[tp] = sb.next[tp]
+		}
+	}
+	return out
+}
+
+// lag returns how many changelog records the task is behind, as of the
+// last fetch.
+func (sb *standbyTask) lag() int64 {
+	var lag int64
+	for tp, next := range sb.next {
+		if end, ok := sb.end[tp]; ok && end > next {
+			lag += end - next
+		}
+	}
+	return lag
+}
+
+// offsetSum is the sum of the task's replay positions.
+func (sb *standbyTask) offsetSum() int64 {
+	var sum int64
+	for _, next := range sb.next {
+		sum += next
+	}
+	return sum
+}
+
+func newStandbyManager(e *Engine) (*standbyManager, error) {
+	cl, err := kgo.NewClient(e.clientOpts(
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchMaxWait(500*time.Millisecond),
+	)...)
+	if err != nil {
+		return nil, fmt.Errorf("eddy: create standby client: %w", err)
+	}
+	sm := &standbyManager{e: e, log: e.log.With("component", "standby"), cl: cl, done: make(chan struct{})}
+	sm.mu.wanted = map[int][]processor.TaskID{}
+	sm.mu.tasks = map[processor.TaskID]*standbyTask{}
+	sm.mu.byTP = map[changelog.TopicPartition]standbyStore{}
+	sm.ctx, sm.stop = context.WithCancel(context.Background())
+	go sm.run()
+	return sm, nil
+}
+
+// assign records worker's standby tasks from its latest assignment. It
+// does not block on I/O: the manager's goroutine opens and closes tasks.
+func (sm *standbyManager) assign(worker int, tasks []processor.TaskID) {
+	sm.mu.Lock()
+	defer sm.mu.Unlock()
+	if slices.Equal(sm.mu.wanted[worker], tasks) {
+		return
+	}
+	sm.mu.wanted[worker] = slices.Clone(tasks)
+	if sm.mu.wake != nil {
+		sm.mu.wake()
+	}
+}
+
+// wantedBy returns the standby tasks worker was last assigned.
+func (sm *standbyManager) wantedBy(worker int) []processor.TaskID {
+	sm.mu.Lock()
+	defer sm.mu.Unlock()
+	return slices.Clone(sm.mu.wanted[worker])
+}
+
+// take removes the standby of id, if the process has one open, and hands
+// its stores (and directory lock) to the caller, which makes it an active
+// task. It returns nil if there is none.
+func (sm *standbyManager) take(id processor.TaskID) *standbyTask {
+	sm.mu.Lock()
+	defer sm.mu.Unlock()
+	sb := sm.mu.tasks[id]
+	if sb == nil {
+		return nil
+	}
+	sm.removeLocked(id, sb)
+	sm.e.metrics.task(id).ClearStandbyLag()
+	return sb
+}
+
+// removeLocked stops replaying sb. sm.mu is held.
+func (sm *standbyManager) removeLocked(id processor.TaskID, sb *standbyTask) {
+	delete(sm.mu.tasks, id)
+	rm := map[string][]int32{}
+	for _, tp := range sb.stores.logged {
+		delete(sm.mu.byTP, tp)
+		rm[tp.Topic] = append(rm[tp.Topic], tp.Partition)
+	}
+	sm.cl.RemoveConsumePartitions(rm)
+	sm.publishLocked()
+}
+
+// publishLocked refreshes the positions snapshot. sm.mu is held.
+func (sm *standbyManager) publishLocked() {
+	pos := make(map[processor.TaskID]int64, len(sm.mu.tasks))
+	for id, sb := range sm.mu.tasks {
+		pos[id] = sb.offsetSum()
+	}
+	sm.positions.Store(&pos)
+}
+
+// offsetSums returns the replay position of every standby task.
+func (sm *standbyManager) offsetSums() map[processor.TaskID]int64 {
+	if p := sm.positions.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// count returns the number of open standby tasks.
+func (sm *standbyManager) count() int {
+	sm.mu.Lock()
+	defer sm.mu.Unlock()
+	return len(sm.mu.tasks)
+}
+
+// run is the manager's goroutine: it opens and closes standby tasks as the
+// assignments change, and replays their changelogs.
+func (sm *standbyManager) run() {
+	defer close(sm.done)
+	for {
+		ctx, cancel := context.WithTimeout(sm.ctx, standbyPollWait)
+		sm.mu.Lock()
+		sm.reconcileLocked(time.Now())
+		sm.mu.wake = cancel
+		sm.mu.Unlock()
+		fetches := sm.cl.PollRecords(ctx, maxPollRecords)
+		sm.mu.Lock()
+		sm.mu.wake = nil
+		sm.mu.Unlock()
+		cancel()
+		if sm.ctx.Err() != nil {
+			return
+		}
+		if err := sm.apply(fetches); err != nil {
+			// A store that cannot take writes cannot be a standby: close
+			// it; a later assignment reopens it from its checkpoint.
+			sm.log.Warn("standby replay failed", "err", err)
+		}
+	}
+}
+
+// reconcileLocked opens the wanted standby tasks that are not open, closes
+// those nobody has wanted for standbyGrace, and writes due checkpoints.
+// sm.mu is held.
+func (sm *standbyManager) reconcileLocked(now time.Time) {
+	wanted := map[processor.TaskID]bool{}
+	for _, ids := range sm.mu.wanted {
+		for _, id := range ids {
+			wanted[id] = true
+		}
+	}
+	for _, id := range sortedIDs(wanted) {
+		if sb := sm.mu.tasks[id]; sb != nil {
+			sb.unwantedSince = time.Time{}
+			continue
+		}
+		if err := sm.openLocked(id, now); err != nil {
+			if errors.Is(err, ErrTaskDirLocked) {
+				// A worker of this process still runs or closes the
+				// task as active; try again next round.
+				sm.log.Debug("standby task waits for its directory", "task", id)
+				continue
+			}
+			sm.log.Warn("cannot open standby task; it will be retried", "task", id, "err", err)
+		}
+	}
+	changed := false
+	for id, sb := range sm.mu.tasks {
+		switch {
+		case wanted[id]:
+		case sb.unwantedSince.IsZero():
+			sb.unwantedSince = now
+		case now.Sub(sb.unwantedSince) >= standbyGrace:
+			sm.closeLocked(id, sb)
+			changed = true
+			continue
+		}
+		if now.Sub(sb.lastCheckpoint) >= standbyCheckpointInterval {
+			if err := sb.stores.writeCheckpoint(); err != nil {
+				sm.log.Warn("write standby checkpoint", "task", id, "err", err)
+			}
+			sb.lastCheckpoint = now
+		}
+	}
+	if changed {
+		sm.publishLocked()
+	}
+}
+
+// openLocked opens a standby task's stores and starts replaying their
+// changelogs from the checkpoint (persistent stores) or from the start.
+// sm.mu is held.
+func (sm *standbyManager) openLocked(id processor.TaskID, now time.Time) error {
+	ts, err := sm.e.openTaskStores(id, sm.log, 0)
+	if err != nil {
+		return err
+	}
+	if len(ts.logged) == 0 {
+		// Nothing to keep warm (the assignor gives standbys only to
+		// stateful tasks; this guards a mismatched topology).
+		return ts.close()
+	}
+	sb := &standbyTask{
+		stores:         ts,
+		next:           map[changelog.TopicPartition]int64{},
+		end:            map[changelog.TopicPartition]int64{},
+		lastCheckpoint: now,
+	}
+	add := map[string]map[int32]kgo.Offset{}
+	for store, tp := range ts.logged {
+		start := int64(0)
+		off := kgo.NewOffset().AtStart()
+		if cp, ok := ts.checkpoint[tp]; ok && ts.persistent[store] {
+			start = cp
+			off = kgo.NewOffset().At(cp)
+		}
+		sb.next[tp] = start
+		if add[tp.Topic] == nil {
+			add[tp.Topic] = map[int32]kgo.Offset{}
+		}
+		add[tp.Topic][tp.Partition] = off
+		sm.mu.byTP[tp] = standbyStore{task: sb, store: store}
+	}
+	sm.mu.tasks[id] = sb
+	sm.cl.AddConsumePartitions(add)
+	sm.publishLocked()
+	sm.log.Info("standby task opened", "task", id, "checkpoint", fmt.Sprint(ts.checkpoint))
+	return nil
+}
+
+// closeLocked stops a standby task and closes its stores, checkpointed.
+// sm.mu is held.
+func (sm *standbyManager) closeLocked(id processor.TaskID, sb *standbyTask) {
+	sm.removeLocked(id, sb)
+	sm.e.metrics.task(id).ClearStandbyLag()
+	if err := sb.stores.writeCheckpoint(); err != nil {
+		sm.log.Warn("write standby checkpoint", "task", id, "err", err)
+	}
+	if err := sb.stores.close(); err != nil {
+		sm.log.Warn("close standby task", "task", id, "err", err)
+	}
+	sm.log.Info("standby task closed", "task", id)
+}
+
+// apply replays fetched changelog records into the standby stores.
+func (sm *standbyManager) apply(fetches kgo.Fetches) error {
+	sm.mu.Lock()
+	defer sm.mu.Unlock()
+	fetches.EachError(func(topic string, p int32, err error) {
+		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+			return
+		}
+		sm.log.Warn("standby fetch error; the client retries", "topic", topic, "partition", p, "err", err)
+	})
+	var errs []error
+	touched := map[*standbyTask]bool{}
+	fetches.EachPartition(func(p kgo.FetchTopicPartition) {
+		tp := changelog.TopicPartition{Topic: p.Topic, Partition: p.Partition}
+		s, ok := sm.mu.byTP[tp]
+		if !ok {
+			return // removed while the fetch was in flight
+		}
+		sb := s.task
+		next := sb.next[tp]
+		batch := make([]state.Write, 0, len(p.Records))
+		for _, r := range p.Records {
+			if r.Offset < next {
+				continue
+			}
+			batch = append(batch, state.Write{Key: r.Key, Value: r.Value, Delete: r.Value == nil})
+			next = r.Offset + 1
+		}
+		if len(batch) > 0 {
+			if err := sb.stores.backends[s.store].Apply(batch); err != nil {
+				errs = append(errs, fmt.Errorf("task %s: store %q: %w", sb.stores.id, s.store, err))
+				sm.closeLocked(sb.stores.id, sb)
+				return
+			}
+			sb.next[tp] = next
+			if sb.stores.persistent[s.store] {
+				sb.stores.checkpoint[tp] = next
+				sb.stores.written = false
+			}
+		}
+		sb.end[tp] = p.LastStableOffset
+		touched[sb] = true
+	})
+	for sb := range touched {
+		if _, open := sm.mu.tasks[sb.stores.id]; open {
+			sm.e.metrics.task(sb.stores.id).SetStandbyLag(sb.lag())
+		}
+	}
+	if len(touched) > 0 {
+		sm.publishLocked()
+	}
+	return errors.Join(errs...)
+}
+
+// close stops the manager and closes every standby task, checkpointed.
+func (sm *standbyManager) close() {
+	sm.stop()
+	<-sm.done
+	sm.mu.Lock()
+	for id, sb := range sm.mu.tasks {
+		sm.closeLocked(id, sb)
+	}
+	sm.mu.Unlock()
+	sm.cl.Close()
+}
+
+// sortedIDs returns the keys of a task set in order.
+func sortedIDs(set map[processor.TaskID]bool) []processor.TaskID {
+	ids := make([]processor.TaskID, 0, len(set))
+	for id := range set {
+		ids = append(ids, id)
+	}
+	slices.SortFunc(ids, func(a, b processor.TaskID) int {
+		switch {
+		case a.Less(b):
+			return -1
+		case b.Less(a):
+			return 1
+		}
+		return 0
+	})
+	return ids
+}
