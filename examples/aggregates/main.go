@@ -12,14 +12,13 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/eddystream/eddy"
+	"github.com/eddystream/eddy/examples/internal/appflags"
 	"github.com/eddystream/eddy/serde"
 	"github.com/eddystream/eddy/topology"
 )
@@ -61,46 +60,24 @@ func main() {
 }
 
 func run() error {
+	f := appflags.Register(flag.CommandLine, "aggregates", "Kafka bootstrap brokers, comma separated (required)")
 	var (
-		brokers        = flag.String("brokers", "", "Kafka bootstrap brokers, comma separated (required)")
-		input          = flag.String("input", "numbers", "input topic (string keys, int64 values)")
-		passthrough    = flag.String("passthrough", "numbers-passthrough", "passthrough output topic")
-		stats          = flag.String("stats", "numbers-stats", "aggregate output topic (JSON)")
-		appID          = flag.String("app", "aggregates", "application id")
-		stateDir       = flag.String("state-dir", "", "state directory (default: eddy's)")
-		commitInterval = flag.Duration("commit-interval", 0, "commit interval (default: eddy's)")
-		sessionTimeout = flag.Duration("session-timeout", 0, "consumer group session timeout (default: eddy's)")
-		skipBad        = flag.Bool("skip-bad-records", false, "skip input records that do not deserialize instead of failing")
-		guarantee      = flag.String("guarantee", "at-least-once", "processing guarantee: at-least-once or exactly-once")
+		input       = flag.String("input", "numbers", "input topic (string keys, int64 values)")
+		passthrough = flag.String("passthrough", "numbers-passthrough", "passthrough output topic")
+		stats       = flag.String("stats", "numbers-stats", "aggregate output topic (JSON)")
 	)
 	flag.Parse()
-	if *brokers == "" {
+	if f.Brokers == "" {
 		return fmt.Errorf("-brokers is required")
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	log := f.Logger()
 	top, err := Topology(*input, *passthrough, *stats)
 	if err != nil {
 		return err
 	}
-	opts := []eddy.Option{eddy.ApplicationID(*appID), eddy.Logger(log), eddy.Brokers(strings.Split(*brokers, ",")...)}
-	if *stateDir != "" {
-		opts = append(opts, eddy.StateDir(*stateDir))
-	}
-	if *commitInterval > 0 {
-		opts = append(opts, eddy.CommitInterval(*commitInterval))
-	}
-	if *sessionTimeout > 0 {
-		opts = append(opts, eddy.SessionTimeout(*sessionTimeout))
-	}
-	if *skipBad {
-		opts = append(opts, eddy.OnDeserializationError(eddy.SkipOnDeserializationError))
-	}
-	switch *guarantee {
-	case "at-least-once":
-	case "exactly-once":
-		opts = append(opts, eddy.ProcessingGuarantee(eddy.ExactlyOnce))
-	default:
-		return fmt.Errorf("-guarantee %q: want at-least-once or exactly-once", *guarantee)
+	opts, err := f.Options(log)
+	if err != nil {
+		return err
 	}
 	app, err := eddy.New(top, opts...)
 	if err != nil {

@@ -27,6 +27,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/eddystream/eddy"
+	"github.com/eddystream/eddy/examples/internal/appflags"
 	"github.com/eddystream/eddy/serde"
 	"github.com/eddystream/eddy/topology"
 )
@@ -64,61 +65,25 @@ func main() {
 }
 
 func run() error {
+	f := appflags.Register(flag.CommandLine, "wordcount", "Kafka bootstrap brokers, comma separated; empty starts an in-process broker with a sample text")
 	var (
-		brokers        = flag.String("brokers", "", "Kafka bootstrap brokers, comma separated; empty starts an in-process broker with a sample text")
-		input          = flag.String("input", "lines", "input topic (lines of text); several, comma separated, are read as one co-partitioned stream")
-		output         = flag.String("output", "word-counts", "output topic (word -> count, int64)")
-		appID          = flag.String("app", "wordcount", "application id")
-		stateDir       = flag.String("state-dir", "", "state directory (default: a temporary directory when embedded, $TMPDIR/eddy otherwise)")
-		commitInterval = flag.Duration("commit-interval", 0, "commit interval (default: eddy's, 30s; 100ms when embedded)")
-		sessionTimeout = flag.Duration("session-timeout", 0, "consumer group session timeout (default: eddy's)")
-		workers        = flag.Int("workers", 1, "workers (group members) in this instance")
-		inMemory       = flag.Bool("in-memory", false, "keep the counts store in memory instead of on disk")
-		skipBad        = flag.Bool("skip-bad-records", false, "skip input records that do not deserialize instead of failing")
-		guarantee      = flag.String("guarantee", "at-least-once", "processing guarantee: at-least-once or exactly-once")
-		verbose        = flag.Bool("v", false, "debug logging")
-		kafkaDebug     = flag.Bool("kafka-debug", false, "log franz-go's own debug output to stderr (very verbose)")
+		input    = flag.String("input", "lines", "input topic (lines of text); several, comma separated, are read as one co-partitioned stream")
+		output   = flag.String("output", "word-counts", "output topic (word -> count, int64)")
+		inMemory = flag.Bool("in-memory", false, "keep the counts store in memory instead of on disk")
 	)
 	flag.Parse()
-	level := slog.LevelInfo
-	if *verbose {
-		level = slog.LevelDebug
-	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-
+	log := f.Logger()
 	top, err := Topology(*input, *output, *inMemory)
 	if err != nil {
 		return err
 	}
-	opts := []eddy.Option{eddy.ApplicationID(*appID), eddy.Logger(log), eddy.Workers(*workers)}
-	if *commitInterval > 0 {
-		opts = append(opts, eddy.CommitInterval(*commitInterval))
+	opts, err := f.Options(log)
+	if err != nil {
+		return err
 	}
-	if *kafkaDebug {
-		opts = append(opts, eddy.KafkaOptions(kgo.WithLogger(kgo.BasicLogger(os.Stderr, kgo.LogLevelDebug, func() string {
-			return time.Now().Format("15:04:05.000 ")
-		}))))
+	if f.Brokers == "" {
+		return runEmbedded(top, *input, *output, f.AppID, f.StateDir, f.CommitInterval, opts, log)
 	}
-	if *sessionTimeout > 0 {
-		opts = append(opts, eddy.SessionTimeout(*sessionTimeout))
-	}
-	if *skipBad {
-		opts = append(opts, eddy.OnDeserializationError(eddy.SkipOnDeserializationError))
-	}
-	switch *guarantee {
-	case "at-least-once":
-	case "exactly-once":
-		opts = append(opts, eddy.ProcessingGuarantee(eddy.ExactlyOnce))
-	default:
-		return fmt.Errorf("-guarantee %q: want at-least-once or exactly-once", *guarantee)
-	}
-	if *brokers == "" {
-		return runEmbedded(top, *input, *output, *appID, *stateDir, *commitInterval, opts, log)
-	}
-	if *stateDir != "" {
-		opts = append(opts, eddy.StateDir(*stateDir))
-	}
-	opts = append(opts, eddy.Brokers(strings.Split(*brokers, ",")...))
 	app, err := eddy.New(top, opts...)
 	if err != nil {
 		return err
