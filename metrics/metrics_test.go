@@ -419,3 +419,24 @@ func TestConcurrentUse(t *testing.T) {
 	})
 	wg.Wait()
 }
+
+func TestClearStandbyLag(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := newT(t, reg)
+	task := m.Task("0_1")
+	task.SetStandbyLag(12)
+	if got := len(series(t, reg, "eddy_standby_lag_records")); got != 1 {
+		t.Fatalf("%d standby lag series, want 1", got)
+	}
+	task.ClearStandbyLag()
+	if got := len(series(t, reg, "eddy_standby_lag_records")); got != 0 {
+		t.Fatalf("%d standby lag series after ClearStandbyLag, want 0", got)
+	}
+	if got := len(series(t, reg, "eddy_task_records_processed_total")); got != 1 {
+		t.Fatalf("ClearStandbyLag removed the task's other series (%d processed series left)", got)
+	}
+	task.SetStandbyLag(3) // a standby again
+	if got := len(series(t, reg, "eddy_standby_lag_records")); got != 1 {
+		t.Fatalf("%d standby lag series after setting it again, want 1", got)
+	}
+}
