@@ -57,3 +57,18 @@ type Iterator interface {
 	// Close releases the iterator. It is idempotent.
 	Close() error
 }
+
+// BulkApplier is implemented by persistent backends that can apply batches
+// without making each one durable before it returns, for bulk loads such as
+// restoring from a changelog, where an fsync per batch would dominate.
+// Check for it with a type assertion on a Backend.
+//
+// ApplyNoSync is Apply without the durability promise: each batch is still
+// atomic, and after a crash the backend holds a prefix of the batches
+// applied (never part of one). Sync makes every batch applied so far
+// durable; call it before recording anywhere that the data is on disk (a
+// checkpoint).
+type BulkApplier interface {
+	ApplyNoSync(batch []Write) error
+	Sync() error
+}

@@ -13,7 +13,6 @@ import (
 
 	"github.com/eddystream/eddy/changelog"
 	"github.com/eddystream/eddy/processor"
-	"github.com/eddystream/eddy/state"
 )
 
 // restorer restores a worker's newly assigned tasks off the loop
@@ -69,7 +68,7 @@ func (rs *restorer) start(at *activeTask) {
 		} else if off, ok := at.resumeAt[tp]; ok && !at.persistent[store] {
 			cp = off
 		}
-		jobs = append(jobs, changelog.RestoreJob{Partition: tp, Checkpoint: cp, Target: backendTarget{at.backends[store]}})
+		jobs = append(jobs, changelog.RestoreJob{Partition: tp, Checkpoint: cp, Target: changelog.NewStoreTarget(at.backends[store])})
 	}
 	ctx, cancel := context.WithCancel(rs.ctx)
 	job := &restoreJob{cancel: cancel, done: make(chan struct{}), started: time.Now()}
@@ -81,6 +80,13 @@ func (rs *restorer) start(at *activeTask) {
 		defer rs.wg.Done()
 		defer cancel()
 		results, errs := rs.r.RestoreAll(ctx, jobs)
+		if err := errors.Join(errs...); err == nil {
+			// The restore applied its batches without an fsync each: make
+			// them durable before a checkpoint claims them.
+			for _, j := range jobs {
+				errs = append(errs, j.Target.(*changelog.StoreTarget).Sync())
+			}
+		}
 		job.results, job.err = results, errors.Join(errs...)
 		close(job.done)
 		select {
@@ -198,39 +204,4 @@ func (w *worker) startRunning(at *activeTask, restored int64, since time.Time) e
 	w.e.running.set(at.t.ID(), true)
 	w.log.Info("task restored and running", "task", at.t.ID(), "restored_records", restored, "took", time.Since(since).Round(time.Millisecond))
 	return nil
-}
-
-// backendTarget restores into a store's backend.
-type backendTarget struct{ b state.Backend }
-
-// Wipe deletes every key. A full restore of a persistent store starts
-// from a fresh directory already (see openTask), so this runs only when
-// a checkpoint turned out to be older than the changelog's log start.
-func (t backendTarget) Wipe() error {
-	for {
-		it, err := t.b.Range(nil, nil)
-		if err != nil {
-			return err
-		}
-		var batch []state.Write
-		for len(batch) < 10_000 && it.Next() {
-			batch = append(batch, state.Write{Key: append([]byte(nil), it.Key()...), Delete: true})
-		}
-		err = errors.Join(it.Err(), it.Close())
-		if err != nil || len(batch) == 0 {
-			return err
-		}
-		if err := t.b.Apply(batch); err != nil {
-			return err
-		}
-	}
-}
-
-// ApplyBatch writes changelog records as one batch.
-func (t backendTarget) ApplyBatch(recs []*kgo.Record) error {
-	batch := make([]state.Write, len(recs))
-	for i, r := range recs {
-		batch[i] = state.Write{Key: r.Key, Value: r.Value, Delete: r.Value == nil}
-	}
-	return t.b.Apply(batch)
 }

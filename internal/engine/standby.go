@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/eddystream/eddy/changelog"
@@ -27,6 +29,11 @@ const standbyCheckpointInterval = 10 * time.Second
 // nor standby here, and closing it would cost the promotion its head
 // start (all of it, for in-memory stores).
 const standbyGrace = 30 * time.Second
+
+// standbyEndsInterval is how often the manager lists the last stable
+// offsets of the standby changelogs, so that the lag it reports is current
+// also when no records come (a fetch that returns none tells nothing).
+const standbyEndsInterval = 2 * time.Second
 
 // standbyPollWait bounds one poll of the standby consumer, so that changes
 // to the standby set are picked up soon even when no records come.
@@ -215,7 +222,12 @@ func (sm *standbyManager) count() int {
 // assignments change, and replays their changelogs.
 func (sm *standbyManager) run() {
 	defer close(sm.done)
+	var listed time.Time
 	for {
+		if time.Since(listed) >= standbyEndsInterval {
+			sm.refreshEnds()
+			listed = time.Now()
+		}
 		ctx, cancel := context.WithTimeout(sm.ctx, standbyPollWait)
 		sm.mu.Lock()
 		sm.reconcileLocked(time.Now())
@@ -274,7 +286,7 @@ func (sm *standbyManager) reconcileLocked(now time.Time) {
 			continue
 		}
 		if now.Sub(sb.lastCheckpoint) >= standbyCheckpointInterval {
-			if err := sb.stores.writeCheckpoint(); err != nil {
+			if err := sb.stores.syncAndCheckpoint(); err != nil {
 				sm.log.Warn("write standby checkpoint", "task", id, "err", err)
 			}
 			sb.lastCheckpoint = now
@@ -331,7 +343,7 @@ func (sm *standbyManager) openLocked(id processor.TaskID, now time.Time) error {
 func (sm *standbyManager) closeLocked(id processor.TaskID, sb *standbyTask) {
 	sm.removeLocked(id, sb)
 	sm.e.metrics.task(id).ClearStandbyLag()
-	if err := sb.stores.writeCheckpoint(); err != nil {
+	if err := sb.stores.syncAndCheckpoint(); err != nil {
 		sm.log.Warn("write standby checkpoint", "task", id, "err", err)
 	}
 	if err := sb.stores.close(); err != nil {
@@ -369,7 +381,7 @@ func (sm *standbyManager) apply(fetches kgo.Fetches) error {
 			next = r.Offset + 1
 		}
 		if len(batch) > 0 {
-			if err := sb.stores.backends[s.store].Apply(batch); err != nil {
+			if err := applyNoSync(sb.stores.backends[s.store], batch); err != nil {
 				errs = append(errs, fmt.Errorf("task %s: store %q: %w", sb.stores.id, s.store, err))
 				sm.closeLocked(sb.stores.id, sb)
 				return
@@ -392,6 +404,46 @@ func (sm *standbyManager) apply(fetches kgo.Fetches) error {
 		sm.publishLocked()
 	}
 	return errors.Join(errs...)
+}
+
+// refreshEnds lists the last stable offsets of the standby tasks'
+// changelog partitions and updates their lag. The listing runs without
+// sm.mu, so a promotion never waits for it.
+func (sm *standbyManager) refreshEnds() {
+	sm.mu.Lock()
+	topics := map[string]bool{}
+	for tp := range sm.mu.byTP {
+		topics[tp.Topic] = true
+	}
+	sm.mu.Unlock()
+	if len(topics) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(sm.ctx, 5*time.Second)
+	defer cancel()
+	listed, err := sm.e.adm.ListCommittedOffsets(ctx, slices.Sorted(maps.Keys(topics))...)
+	if err == nil {
+		err = listed.Error()
+	}
+	if err != nil {
+		if sm.ctx.Err() == nil {
+			sm.log.Debug("list standby changelog ends", "err", err)
+		}
+		return
+	}
+	sm.mu.Lock()
+	defer sm.mu.Unlock()
+	touched := map[*standbyTask]bool{}
+	listed.Each(func(o kadm.ListedOffset) {
+		tp := changelog.TopicPartition{Topic: o.Topic, Partition: o.Partition}
+		if s, ok := sm.mu.byTP[tp]; ok {
+			s.task.end[tp] = max(s.task.end[tp], o.Offset)
+			touched[s.task] = true
+		}
+	})
+	for sb := range touched {
+		sm.e.metrics.task(sb.stores.id).SetStandbyLag(sb.lag())
+	}
 }
 
 // close stops the manager and closes every standby task, checkpointed.
@@ -422,4 +474,13 @@ func sortedIDs(set map[processor.TaskID]bool) []processor.TaskID {
 		return 0
 	})
 	return ids
+}
+
+// applyNoSync applies a replayed batch without an fsync where the backend
+// allows it: the standby syncs before each checkpoint instead.
+func applyNoSync(b state.Backend, batch []state.Write) error {
+	if bulk, ok := b.(state.BulkApplier); ok {
+		return bulk.ApplyNoSync(batch)
+	}
+	return b.Apply(batch)
 }

@@ -132,6 +132,22 @@ func (ts *taskStores) writeCheckpoint() error {
 	return nil
 }
 
+// syncAndCheckpoint makes the stores' unsynced writes durable (see
+// state.BulkApplier), then writes the checkpoint if it changed.
+func (ts *taskStores) syncAndCheckpoint() error {
+	if ts.written || len(ts.checkpoint) == 0 {
+		return nil
+	}
+	for name, b := range ts.backends {
+		if bulk, ok := b.(state.BulkApplier); ok && ts.persistent[name] {
+			if err := bulk.Sync(); err != nil {
+				return fmt.Errorf("task %s: sync store %q: %w", ts.id, name, err)
+			}
+		}
+	}
+	return ts.writeCheckpoint()
+}
+
 // openTask opens the task's stores, or takes them over from the process's
 // standby of the task, and instantiates its processors. It does not
 // restore.

@@ -264,7 +264,25 @@ func (s *store) Get(key []byte) ([]byte, bool, error) {
 // Apply commits the batch as one Pebble batch with Sync: the batch is in
 // the fsynced WAL when Apply returns, so a checkpoint written next never
 // runs ahead of the data.
-func (s *store) Apply(batch []state.Write) error {
+func (s *store) Apply(batch []state.Write) error { return s.apply(batch, pebble.Sync) }
+
+// ApplyNoSync implements state.BulkApplier: it commits the batch to the
+// WAL without an fsync.
+func (s *store) ApplyNoSync(batch []state.Write) error { return s.apply(batch, pebble.NoSync) }
+
+// Sync implements state.BulkApplier: it fsyncs the WAL, which holds every
+// batch committed before it.
+func (s *store) Sync() error {
+	if s.db == nil {
+		return state.ErrClosed
+	}
+	if err := s.db.LogData(nil, pebble.Sync); err != nil {
+		return s.readError("sync", err)
+	}
+	return nil
+}
+
+func (s *store) apply(batch []state.Write, opts *pebble.WriteOptions) error {
 	if s.db == nil {
 		return state.ErrClosed
 	}
@@ -289,7 +307,7 @@ func (s *store) Apply(batch []state.Write) error {
 			return fmt.Errorf("pebblestore: apply in %s: build the batch of %d writes (split it?): %w", s.dir, len(batch), err)
 		}
 	}
-	if err := b.Commit(pebble.Sync); err != nil {
+	if err := b.Commit(opts); err != nil {
 		return s.readError("apply", err)
 	}
 	s.unflushed.Add(delta)

@@ -115,6 +115,46 @@ func TestApplyIsDurable(t *testing.T) {
 	}
 }
 
+// TestApplyNoSyncIsDurableAfterSync: batches applied without sync may be
+// lost in a crash until Sync, and are all there after it.
+func TestApplyNoSyncIsDurableAfterSync(t *testing.T) {
+	mem := vfs.NewCrashableMem()
+	withMem := func(fs vfs.FS) Option { return func(c *config) { c.fs = fs } }
+	b := openT(t, "/store", withMem(mem))
+	bulk, ok := b.(state.BulkApplier)
+	if !ok {
+		t.Fatal("the Pebble store is not a state.BulkApplier")
+	}
+	if err := bulk.ApplyNoSync([]state.Write{put("a", "1")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := bulk.ApplyNoSync([]state.Write{put("b", "2"), put("c", "3")}); err != nil {
+		t.Fatal(err)
+	}
+	lost := mem.CrashClone(vfs.CrashCloneCfg{UnsyncedDataPercent: 0})
+	if err := bulk.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	synced := mem.CrashClone(vfs.CrashCloneCfg{UnsyncedDataPercent: 0})
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := bulk.Sync(); !errors.Is(err, state.ErrClosed) {
+		t.Errorf("Sync after Close = %v, want ErrClosed", err)
+	}
+
+	b = openT(t, "/store", withMem(lost))
+	if got := keys(t, b); len(got) != 0 {
+		t.Errorf("unsynced batches survived a crash: %q (the test's crash model drops all unsynced data)", got)
+	}
+	b.Close()
+	b = openT(t, "/store", withMem(synced))
+	defer b.Close()
+	if got, want := keys(t, b), []string{"a=1", "b=2", "c=3"}; !slices.Equal(got, want) {
+		t.Errorf("after Sync and a crash: %q, want %q", got, want)
+	}
+}
+
 // TestDamagedWALTailReadsAsTornWrite pins a limit of detection: damage to
 // the last record of the newest WAL looks like a write torn by a crash, and
 // Pebble drops the record without an error, as RocksDB does by default.
