@@ -38,6 +38,14 @@ type benchConfig struct {
 	guarantees []eddy.Guarantee
 	verbose    bool
 	out        io.Writer
+
+	// The stateful workloads (restore, failover).
+	storeKeys      int
+	instances      int
+	sessionTimeout time.Duration
+	failoverLoad   int
+	failoverRounds int
+	keepDir        bool
 }
 
 // benchResult is one workload's median over the rounds.
@@ -55,6 +63,9 @@ type benchResult struct {
 	Rounds             int       `json:"rounds"`
 	AllSeconds         []float64 `json:"all_seconds"`
 	Broker             string    `json:"broker"`
+	// StoreKeys and CPUs are set on the restore workload's rows.
+	StoreKeys int `json:"store_keys,omitempty"`
+	CPUs      int `json:"cpus,omitempty"`
 }
 
 func bench(ctx context.Context, args []string) error {
@@ -69,7 +80,13 @@ func bench(ctx context.Context, args []string) error {
 	fs.BoolVar(&c.json, "json", false, "print one JSON object per workload")
 	intervals := fs.String("commit-intervals", "100ms,1s", "commit intervals of the eddy workloads, comma separated; each is run under every guarantee")
 	guarantees := fs.String("guarantees", "at-least-once,exactly-once", "processing guarantees of the eddy workloads, comma separated")
-	fs.StringVar(&c.workloads, "workloads", "", "comma-separated workloads to run (default all: raw-pipe, eddy-stateless-pipe, eddy-wordcount); ratios need raw-pipe")
+	fs.StringVar(&c.workloads, "workloads", "", "comma-separated workloads to run: raw-pipe, eddy-stateless-pipe, eddy-wordcount (the default: these three; ratios need raw-pipe), restore, failover")
+	fs.IntVar(&c.storeKeys, "store-keys", 1_000_000, "restore and failover: keys of the store")
+	fs.IntVar(&c.instances, "instances", 3, "failover: instances (OS processes) of the application")
+	fs.DurationVar(&c.sessionTimeout, "session-timeout", 6*time.Second, "failover: consumer group session timeout of the instances")
+	fs.IntVar(&c.failoverLoad, "failover-load", 600, "failover: records/s of steady load on the input while an instance is stopped")
+	fs.IntVar(&c.failoverRounds, "failover-rounds", 1, "failover: rounds of the four scenarios; the median is reported")
+	fs.BoolVar(&c.keepDir, "keep", false, "restore and failover: keep the instances' logs and state directories (kept anyway after a failure)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	fs.BoolVar(&c.verbose, "v", false, "log what the eddy workloads do (debug level) to stderr")
 	fs.Usage = func() {
@@ -84,12 +101,27 @@ reads the same input topic from the start, in its own consumer group, and is
 timed from its start until all its output is visible to a read_committed
 reader.
 
+Two stateful workloads run only when named in -workloads. Both count the
+records of each key of an input holding -store-keys distinct keys, with
+instances run as OS processes of this binary. restore compares the raw fetch
+rate of the store's changelog (a read_committed kgo consumer) with eddy's
+restore of it (changelog.Restorer into Pebble stores), over -rounds rounds.
+failover stops the instance running the most tasks, by SIGKILL (crash) and by
+SIGTERM (graceful), with 0 and 1 standby replicas, under a steady load, and
+reports the time until every moved task produces output again: from the
+SIGTERM, or, after a crash, from when the group drops the killed instance
+(observed with DescribeGroups; the time from SIGKILL plus -session-timeout is
+reported too).
+
 `))
 		fs.PrintDefaults()
 	}
 	fs.Parse(args)
 	if c.records < 1 || c.keySize < 1 || c.valueSize < 8 || c.partitions < 1 || c.rounds < 1 {
 		return errors.New("bench: -records, -key-size, -partitions and -rounds must be positive and -value-size at least 8")
+	}
+	if c.storeKeys < 1 || c.instances < 2 || c.sessionTimeout <= 0 || c.failoverLoad < 1 || c.failoverRounds < 1 {
+		return errors.New("bench: -store-keys, -session-timeout, -failover-load and -failover-rounds must be positive and -instances at least 2")
 	}
 	c.out = os.Stdout
 	for _, s := range strings.Split(*intervals, ",") {
@@ -135,14 +167,48 @@ reader.
 	return runBench(ctx, c, broker)
 }
 
+// throughputWorkloads are the -workloads names of the throughput
+// workloads, which run by default.
+var throughputWorkloads = []string{"raw-pipe", "eddy-stateless-pipe", "eddy-wordcount"}
+
+// runBench runs the throughput workloads, then the stateful ones, that
+// -workloads selects.
 func runBench(ctx context.Context, c benchConfig, broker string) error {
+	run := fmt.Sprintf("bench-%d", time.Now().UnixNano())
+	throughput, stateful := throughputWorkloads, []string(nil)
+	if c.workloads != "" {
+		throughput = nil
+		for _, name := range strings.Split(c.workloads, ",") {
+			switch {
+			case slices.Contains(throughputWorkloads, name):
+				throughput = append(throughput, name)
+			case slices.Contains(statefulWorkloads, name):
+				stateful = append(stateful, name)
+			default:
+				return fmt.Errorf("bench: -workloads: unknown workload %q; choose from %s, %s", name,
+					strings.Join(throughputWorkloads, ", "), strings.Join(statefulWorkloads, ", "))
+			}
+		}
+	}
+	if len(throughput) > 0 {
+		if err := runThroughput(ctx, c, broker, run, throughput); err != nil {
+			return err
+		}
+	}
+	if len(stateful) > 0 {
+		return runStateful(ctx, c, broker, run, stateful)
+	}
+	return nil
+}
+
+// runThroughput runs the throughput workloads named in keep.
+func runThroughput(ctx context.Context, c benchConfig, broker, run string, keep []string) error {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(c.brokers...), kgo.MaxBufferedRecords(100_000), kgo.ProducerLinger(5*time.Millisecond))
 	if err != nil {
 		return err
 	}
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
-	run := fmt.Sprintf("bench-%d", time.Now().UnixNano())
 	input := run + "-input"
 	if err := createTopic(ctx, adm, input, c.partitions); err != nil {
 		return err
@@ -190,13 +256,7 @@ func runBench(ctx context.Context, c benchConfig, broker string) error {
 			}
 		}
 	}
-	if c.workloads != "" {
-		keep := strings.Split(c.workloads, ",")
-		wls = slices.DeleteFunc(wls, func(w *workload) bool { return !slices.Contains(keep, w.name) })
-		if len(wls) == 0 {
-			return fmt.Errorf("bench: no workload matches -workloads %q", c.workloads)
-		}
-	}
+	wls = slices.DeleteFunc(wls, func(w *workload) bool { return !slices.Contains(keep, w.name) })
 	label := func(w *workload) string {
 		if w.variant.commitInterval == 0 {
 			return w.name

@@ -27,6 +27,8 @@ func main() {
 		err = bench(ctx, os.Args[2:])
 	case "broker":
 		err = broker(ctx, os.Args[2:])
+	case instanceCommand: // started by the bench's stateful workloads; not in the usage
+		err = runInstance(ctx, os.Args[2:])
 	case "-h", "-help", "--help", "help":
 		usage()
 		return
