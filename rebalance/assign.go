@@ -178,11 +178,11 @@ type AssignOptions struct {
 // standby replicas, each on a different process than the task's planned
 // active member and than each other. The processes are chosen, in order of
 // preference: on a rack that neither the active's process nor an already
-// chosen one is on (when racks are given); below its fair share of the
-// group's standby replicas (proportional to its members), so that the
-// replicas spread over new instances too; with the lowest lag, so that
-// replicas stay where their state is; with the fewest tasks (active and
-// standby) per member; with the lowest process id.
+// chosen one is on (when racks are given); with the fewest tasks (active
+// and standby) per member, as Kafka Streams gives a standby to its least
+// loaded client, so that replicas spread over new instances too; with the
+// lowest lag, so that among equally loaded processes a replica stays where
+// its state is; with the lowest process id.
 // Within a process, the member with the fewest standby replicas, then the
 // fewest tasks, then the lowest id gets it.
 //

@@ -55,8 +55,9 @@
 // Each stateful task gets Config.NumStandbyReplicas standby replicas on
 // other instances than its active one: members that replay its changelogs
 // into a copy of its state, so that another instance can take the task
-// over without a long restore. They go to other racks first, spread over
-// the instances, and stay where their state is.
+// over without a long restore. They go to other racks first, then to the
+// least loaded instances, and among equally loaded ones stay where their
+// state is.
 //
 // A stateful task never moves to an instance without caught-up state, if
 // some instance has caught-up state: the balanced plan's move is held, the

@@ -77,15 +77,6 @@ func placeStandbys(tasks []processor.TaskID, ms []*member, procs []*process, lg 
 	for _, m := range ms {
 		active[m.proc] += len(m.tasks)
 	}
-	// A process's fair share of the replicas is proportional to its
-	// members; below it, a process is preferred to those at or above it.
-	total := 0
-	for _, t := range tasks {
-		if lg.layout.Stateful(t) {
-			total += need
-		}
-	}
-	below := func(p *process) bool { return p.standbys*len(ms) < total*len(p.members) }
 	// lighter reports whether a carries fewer tasks per member than b.
 	lighter := func(a, b *process) int {
 		return cmp.Compare((active[a]+a.standbys)*len(b.members), (active[b]+b.standbys)*len(a.members))
@@ -106,7 +97,7 @@ func placeStandbys(tasks []processor.TaskID, ms []*member, procs []*process, lg 
 				if p == home || chosen[p] {
 					continue
 				}
-				if best == nil || betterStandby(p, best, t, racks, below, lg, lighter) {
+				if best == nil || betterStandby(p, best, t, racks, lg, lighter) {
 					best = p
 				}
 			}
@@ -129,21 +120,20 @@ func placeStandbys(tasks []processor.TaskID, ms []*member, procs []*process, lg 
 }
 
 // betterStandby reports whether process p is a better home for a standby
-// replica of t than best: on a rack not in racks, then below its fair
-// share of replicas, then warmer, then lighter. Processes are visited in
+// replica of t than best: on a rack not in racks, then lighter (fewer
+// active and standby tasks per member, as Kafka Streams gives a standby to
+// the least loaded client), then warmer, so that among equally loaded
+// processes a replica stays where its state is. Processes are visited in
 // key order, so a full tie keeps the first.
-func betterStandby(p, best *process, t processor.TaskID, racks map[string]bool, below func(*process) bool, lg *lags, lighter func(a, b *process) int) bool {
+func betterStandby(p, best *process, t processor.TaskID, racks map[string]bool, lg *lags, lighter func(a, b *process) int) bool {
 	newRack := func(q *process) bool { return q.rack != "" && !racks[q.rack] }
 	if a, b := newRack(p), newRack(best); a != b {
 		return a
 	}
-	if a, b := below(p), below(best); a != b {
-		return a
-	}
-	if c := compareWarmth(lg.of(p, t), lg.of(best, t)); c != 0 {
+	if c := lighter(p, best); c != 0 {
 		return c < 0
 	}
-	return lighter(p, best) < 0
+	return compareWarmth(lg.of(p, t), lg.of(best, t)) < 0
 }
 
 // placeWarmups gives the target member of each held task whose process
