@@ -434,6 +434,9 @@ func TestAdminEndpoints(t *testing.T) {
 		t.Fatal(err)
 	}
 	app := newApp(t, top, addrs, "admin", eddy.AdminAddr("127.0.0.1:0"))
+	if err := app.Ready(); err == nil {
+		t.Fatal("Ready before Run = nil; want an error until the member has its assignment")
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- app.Run(ctx) }()
 	get := func(path string) (int, string) {

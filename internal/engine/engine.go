@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,6 +20,8 @@ import (
 
 	"github.com/eddystream/eddy/internal/task"
 	"github.com/eddystream/eddy/metrics"
+	"github.com/eddystream/eddy/processor"
+	"github.com/eddystream/eddy/rebalance"
 	"github.com/eddystream/eddy/topology"
 )
 
@@ -80,12 +83,13 @@ type Engine struct {
 	standbys *standbyManager
 	running  runningSet
 	metrics  *engineMetrics
-	// restoring counts the active tasks being restored, for readiness.
-	restoring atomic.Int64
-	// started is set once the workers run; failed holds the error that
-	// stopped the engine.
-	started atomic.Bool
-	failed  atomic.Pointer[error]
+	// balancers holds each running worker's balancer, for readiness.
+	balancers struct {
+		sync.Mutex
+		list []*rebalance.Balancer
+	}
+	// failed holds the error that stopped the engine.
+	failed atomic.Pointer[error]
 }
 
 // storeCacheBytes is the size of the shared block cache of the persistent
@@ -165,7 +169,6 @@ func (e *Engine) Run(ctx context.Context) (err error) {
 
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	e.started.Store(true)
 	var (
 		wg    sync.WaitGroup
 		mu    sync.Mutex
@@ -178,6 +181,9 @@ func (e *Engine) Run(ctx context.Context) (err error) {
 			wg.Wait()
 			return err
 		}
+		e.balancers.Lock()
+		e.balancers.list = append(e.balancers.list, w.bal)
+		e.balancers.Unlock()
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -236,16 +242,36 @@ func (e *Engine) Alive() error {
 }
 
 // Ready reports whether every active task of the process runs: nil once
-// the workers run and no active task is being restored.
+// every worker has received its first assignment and no active task is
+// being restored.
 func (e *Engine) Ready() error {
 	if err := e.Alive(); err != nil {
 		return err
 	}
-	if !e.started.Load() {
-		return errors.New("starting: the workers have not joined the group yet")
+	e.balancers.Lock()
+	bals := slices.Clone(e.balancers.list)
+	e.balancers.Unlock()
+	if len(bals) < e.cfg.Workers {
+		return fmt.Errorf("starting: %d of %d workers created", len(bals), e.cfg.Workers)
 	}
-	if n := e.restoring.Load(); n > 0 {
-		return fmt.Errorf("%d active tasks are restoring their state", n)
+	running := map[processor.TaskID]bool{}
+	for _, id := range e.running.snapshot() {
+		running[id] = true
+	}
+	pending := 0
+	for i, b := range bals {
+		a, ok := b.LastAssignment()
+		if !ok {
+			return fmt.Errorf("starting: worker %d has no assignment yet", i)
+		}
+		for _, id := range a.ActiveTasks {
+			if !running[id] {
+				pending++
+			}
+		}
+	}
+	if pending > 0 {
+		return fmt.Errorf("%d assigned active tasks are not running yet (restoring their state)", pending)
 	}
 	return nil
 }

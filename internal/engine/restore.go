@@ -74,7 +74,6 @@ func (rs *restorer) start(at *activeTask) {
 	job := &restoreJob{cancel: cancel, done: make(chan struct{}), started: time.Now()}
 	at.restore = job
 	rs.running.Add(1)
-	rs.w.e.restoring.Add(1)
 	rs.wg.Add(1)
 	go func() {
 		defer rs.wg.Done()
@@ -128,7 +127,6 @@ func (rs *restorer) cancel(at *activeTask) {
 	<-at.restore.done
 	at.restore = nil
 	rs.running.Add(-1)
-	rs.w.e.restoring.Add(-1)
 }
 
 // close stops every restore and waits for them.
@@ -155,7 +153,6 @@ func (w *worker) finishRestores() error {
 		}
 		at.restore = nil
 		w.restores.running.Add(-1)
-		w.e.restoring.Add(-1)
 		if errors.Is(job.err, changelog.ErrCheckpointAhead) {
 			// The checkpoint claims changelog offsets the topic does not
 			// have (it was recreated, or the store holds writes that never
