@@ -84,6 +84,9 @@ type proc struct {
 	out  *syncBuffer
 	done chan struct{}
 	err  error
+	// admin is the host:port of the admin endpoints when the test chose
+	// it (see freeAddr); else adminAddr reads it from the log.
+	admin string
 }
 
 type syncBuffer struct {
