@@ -99,6 +99,35 @@ func TestRunCountsAndCloseLeavesNoGoroutine(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer consumer.Close()
+	readCounts(t, ctx, consumer, got, want)
+	if err := app.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-errc; err != nil {
+		t.Fatalf("Run after Close = %v", err)
+	}
+	if err := app.Run(ctx); !errors.Is(err, eddy.ErrAlreadyRun) {
+		t.Fatalf("second Run = %v", err)
+	}
+}
+
+// produceKeyed produces n records to topic, keyed "0" to "<n-1>", each with
+// value.
+func produceKeyed(t *testing.T, ctx context.Context, cl *kgo.Client, topic string, n int, value string) {
+	t.Helper()
+	var recs []*kgo.Record
+	for i := range n {
+		recs = append(recs, &kgo.Record{Topic: topic, Key: []byte(fmt.Sprint(i)), Value: []byte(value)})
+	}
+	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// readCounts reads word counts from consumer into got until they equal
+// want, failing the test when ctx ends first.
+func readCounts(t *testing.T, ctx context.Context, consumer *kgo.Client, got, want map[string]int64) {
+	t.Helper()
 	for !equalCounts(got, want) {
 		fs := consumer.PollFetches(ctx)
 		if ctx.Err() != nil {
@@ -111,15 +140,6 @@ func TestRunCountsAndCloseLeavesNoGoroutine(t *testing.T) {
 			}
 			got[string(r.Key)] = n
 		})
-	}
-	if err := app.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-errc; err != nil {
-		t.Fatalf("Run after Close = %v", err)
-	}
-	if err := app.Run(ctx); !errors.Is(err, eddy.ErrAlreadyRun) {
-		t.Fatalf("second Run = %v", err)
 	}
 }
 
@@ -296,13 +316,7 @@ func TestSeveralWorkersShareTheTasks(t *testing.T) {
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	var recs []*kgo.Record
-	for i := range 200 {
-		recs = append(recs, &kgo.Record{Topic: "in", Key: []byte(fmt.Sprint(i)), Value: []byte("x")})
-	}
-	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
-		t.Fatal(err)
-	}
+	produceKeyed(t, ctx, cl, "in", 200, "x")
 	app := newApp(t, top, addrs, "workers", eddy.Workers(2))
 	errc := make(chan error, 1)
 	go func() { errc <- app.Run(ctx) }()
@@ -426,13 +440,7 @@ func TestAdminEndpoints(t *testing.T) {
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	var recs []*kgo.Record
-	for i := range 50 {
-		recs = append(recs, &kgo.Record{Topic: "in", Key: []byte(fmt.Sprint(i)), Value: []byte("x")})
-	}
-	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
-		t.Fatal(err)
-	}
+	produceKeyed(t, ctx, cl, "in", 50, "x")
 	app := newApp(t, top, addrs, "admin", eddy.AdminAddr("127.0.0.1:0"))
 	if err := app.Ready(); err == nil {
 		t.Fatal("Ready before Run = nil; want an error until the member has its assignment")

@@ -12,7 +12,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/eddystream/eddy"
-	"github.com/eddystream/eddy/serde"
 )
 
 // gauge sums the samples of a metric family in reg whose labels include
@@ -94,23 +93,7 @@ func TestStandbyTakesOverWithoutRestore(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer consumer.Close()
-	waitCounts := func() {
-		t.Helper()
-		for !equalCounts(got, want) {
-			fs := consumer.PollFetches(ctx)
-			if ctx.Err() != nil {
-				t.Fatalf("counts = %v, want %v", got, want)
-			}
-			fs.EachRecord(func(r *kgo.Record) {
-				n, err := serde.Int64().Deserialize("counts", r.Value)
-				if err != nil {
-					t.Fatal(err)
-				}
-				got[string(r.Key)] = n
-			})
-		}
-	}
-	waitCounts()
+	readCounts(t, ctx, consumer, got, want)
 
 	// Wait until the two instances split the 8 tasks and B's standbys
 	// (of the 4 stateful tasks, those A runs) have replayed everything.
@@ -149,7 +132,7 @@ func TestStandbyTakesOverWithoutRestore(t *testing.T) {
 		t.Errorf("B restored %v records taking over from caught-up standbys, want 0", restored)
 	}
 	produce(500, 800)
-	waitCounts()
+	readCounts(t, ctx, consumer, got, want)
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
 	}

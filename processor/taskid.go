@@ -28,6 +28,18 @@ func (id TaskID) Less(o TaskID) bool {
 	return id.Partition < o.Partition
 }
 
+// Compare orders task ids as Less does: -1 if id sorts before o, 1 if
+// after, 0 if equal. It suits slices.SortFunc.
+func (id TaskID) Compare(o TaskID) int {
+	switch {
+	case id.Less(o):
+		return -1
+	case o.Less(id):
+		return 1
+	}
+	return 0
+}
+
 // ParseTaskID parses the form produced by TaskID.String.
 func ParseTaskID(s string) (TaskID, error) {
 	sub, part, ok := strings.Cut(s, "_")

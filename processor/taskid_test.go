@@ -36,3 +36,18 @@ func FuzzParseTaskID(f *testing.F) {
 		}
 	})
 }
+
+func TestTaskIDCompare(t *testing.T) {
+	for _, tc := range []struct {
+		a, b TaskID
+		want int
+	}{
+		{TaskID{0, 5}, TaskID{1, 0}, -1},
+		{TaskID{1, 1}, TaskID{1, 0}, 1},
+		{TaskID{2, 3}, TaskID{2, 3}, 0},
+	} {
+		if got := tc.a.Compare(tc.b); got != tc.want {
+			t.Errorf("%v.Compare(%v) = %d, want %d", tc.a, tc.b, got, tc.want)
+		}
+	}
+}

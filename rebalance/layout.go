@@ -322,12 +322,4 @@ func sortTasks(tasks []processor.TaskID) []processor.TaskID {
 	return slices.Compact(tasks)
 }
 
-func compareTasks(a, b processor.TaskID) int {
-	switch {
-	case a.Less(b):
-		return -1
-	case b.Less(a):
-		return 1
-	}
-	return 0
-}
+func compareTasks(a, b processor.TaskID) int { return a.Compare(b) }

@@ -464,15 +464,7 @@ func sortedIDs(set map[processor.TaskID]bool) []processor.TaskID {
 	for id := range set {
 		ids = append(ids, id)
 	}
-	slices.SortFunc(ids, func(a, b processor.TaskID) int {
-		switch {
-		case a.Less(b):
-			return -1
-		case b.Less(a):
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(ids, processor.TaskID.Compare)
 	return ids
 }
 
