@@ -220,3 +220,18 @@ func waitUntil(t interface {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// describeEach joins, for a failure message, what describe says of each
+// process's metrics (or the error scraping them).
+func describeEach(ps []*proc, describe func(*proc, metricSet) string) string {
+	var parts []string
+	for _, p := range ps {
+		ms, err := p.scrape()
+		if err != nil {
+			parts = append(parts, fmt.Sprintf("%s: %v", p.name, err))
+			continue
+		}
+		parts = append(parts, describe(p, ms))
+	}
+	return strings.Join(parts, "; ")
+}

@@ -235,16 +235,8 @@ func promotions(promoted map[string]bool, standbys int) string {
 // describeTasks says how many tasks each process holds in each state, and
 // its standby lag.
 func describeTasks(ps []*proc) string {
-	var parts []string
-	for _, p := range ps {
-		ms, err := p.scrape()
-		if err != nil {
-			parts = append(parts, fmt.Sprintf("%s: %v", p.name, err))
-			continue
-		}
-		by := ms.byLabel("eddy_tasks", "state")
+	return describeEach(ps, func(p *proc, ms metricSet) string {
 		lag, _ := ms.sum("eddy_standby_lag_records")
-		parts = append(parts, fmt.Sprintf("%s: %v, standby lag %.0f", p.name, by, lag))
-	}
-	return strings.Join(parts, "; ")
+		return fmt.Sprintf("%s: %v, standby lag %.0f", p.name, ms.byLabel("eddy_tasks", "state"), lag)
+	})
 }

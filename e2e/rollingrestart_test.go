@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 
@@ -118,17 +117,10 @@ func settledGeneration(ps []*proc) (float64, bool) {
 // describeMembers says, per instance, its running tasks, generation and
 // assignments received.
 func describeMembers(ps []*proc) string {
-	var parts []string
-	for _, p := range ps {
-		ms, err := p.scrape()
-		if err != nil {
-			parts = append(parts, fmt.Sprintf("%s: %v", p.name, err))
-			continue
-		}
+	return describeEach(ps, func(p *proc, ms metricSet) string {
 		running, _ := ms.sum("eddy_tasks", "state", "running")
 		g, _ := ms.sum("eddy_group_generation")
 		n, _ := ms.sum("eddy_rebalances_total")
-		parts = append(parts, fmt.Sprintf("%s runs %.0f at generation %.0f after %.0f assignments", p.name, running, g, n))
-	}
-	return strings.Join(parts, "; ")
+		return fmt.Sprintf("%s runs %.0f at generation %.0f after %.0f assignments", p.name, running, g, n)
+	})
 }
