@@ -66,6 +66,9 @@ type Hold struct {
 	// On is the member planned to run the task: its previous owner if that
 	// one is caught up, otherwise a member of the most caught-up process.
 	// Like any planned task, it may be deferred (see Plan.Deferred).
+	// The held task may be one the balanced plan moved between two
+	// members of On's process, held in place of the task it chose for To
+	// (see Assign's rule 6).
 	On string
 	// To is the member the balanced plan chose, whose process has no
 	// caught-up state for the task.
@@ -170,7 +173,13 @@ type AssignOptions struct {
 //     otherwise goes to the caught-up process with the lowest lag (then
 //     the lowest process id), to its member with the fewest tasks. If no
 //     process is caught up, the task goes where rules 2 to 4 put it: its
-//     state must be restored from the changelog anyway.
+//     state must be restored from the changelog anyway. But if that
+//     caught-up process moves another task between two of its members, a
+//     task it is caught up for and the target's process is not, that task
+//     is held instead, on its owner, and the first task takes its place:
+//     nothing moves within the process. Otherwise, while warm-ups lag,
+//     the process's members could trade tasks, held tasks and warm-ups in
+//     every probing rebalance.
 //
 // # Standby and warm-up replicas
 //

@@ -41,13 +41,52 @@ func hold(tasks []processor.TaskID, ms []*member, procs []*process, owner map[pr
 			if best == nil {
 				continue // nobody has the state: restore where balance says
 			}
+			if o, m := swapHold(best, x.proc, owner, lg); m != nil {
+				// m runs t instead of o, and o stays with its owner,
+				// held for x in t's place: nothing moves within best.
+				x.tasks = slices.DeleteFunc(x.tasks, func(u processor.TaskID) bool { return u == t })
+				m.tasks = sortTasks(append(slices.DeleteFunc(m.tasks, func(u processor.TaskID) bool { return u == o }), t))
+				owner[o].tasks = sortTasks(append(owner[o].tasks, o))
+				on[t], on[o] = m, owner[o]
+				held = append(held, Hold{Task: o, On: owner[o].ID, To: x.ID})
+				continue
+			}
 			h = leastBusy(best)
 		}
 		x.tasks = slices.DeleteFunc(x.tasks, func(o processor.TaskID) bool { return o == t })
 		h.tasks = sortTasks(append(h.tasks, t))
 		held = append(held, Hold{Task: t, On: h.ID, To: x.ID})
 	}
+	slices.SortFunc(held, func(a, b Hold) int { return compareTasks(a.Task, b.Task) })
 	return held
+}
+
+// swapHold returns a task o, and the member m of process p that the plan
+// moves o to from o's owner, another member of p, if p is caught up for o
+// and q is not; otherwise a nil member.
+//
+// hold uses it for a task t that must be held on p for a member of q but
+// that no caught-up member owns, so t moves to p anyway. Running t on m in
+// place of o, and holding o on its owner for q in place of t, leaves m's
+// and the target's counts as they were and moves nothing within p: o stays
+// put, and t goes where o would have gone.
+//
+// Without the swap, a group whose warm-ups do not catch up need not
+// settle. A held task adds to its owner's claims, so in the next rebalance
+// that member claims more than its share and gives up a task to another
+// member of its process; that task moves in two rebalances and is claimed
+// by nobody in between, so it is free again, held again (on the least busy
+// member), and the members of the process trade tasks, held tasks and
+// warm-ups in every rebalance.
+func swapHold(p, q *process, owner map[processor.TaskID]*member, lg *lags) (processor.TaskID, *member) {
+	for _, m := range p.members {
+		for _, o := range m.tasks {
+			if w := owner[o]; w != nil && w != m && w.proc == p && lg.layout.Stateful(o) && lg.caughtUp(p, o) && !lg.caughtUp(q, o) {
+				return o, m
+			}
+		}
+	}
+	return processor.TaskID{}, nil
 }
 
 // leastBusy returns the member of p with the fewest planned tasks, the
