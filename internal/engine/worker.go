@@ -87,6 +87,9 @@ type worker struct {
 	nextCommit  time.Time
 	uncommitted bool
 	wm          *metrics.WorkerMetrics
+	// standbys is the number of standby tasks in the last assignment,
+	// for the tasks-by-state metric (written by kgo's group goroutine).
+	standbys atomic.Int64
 }
 
 // activeTask is a task owned by a worker, with its resources.
@@ -205,6 +208,7 @@ func newWorker(e *Engine, idx int) (*worker, error) {
 // It hands the standby tasks to the process's standby manager.
 func (w *worker) onAssignment(a rebalance.Assignment) {
 	w.e.standbys.assign(w.idx, a.StandbyTasks)
+	w.standbys.Store(int64(len(a.StandbyTasks)))
 	w.wm.Rebalanced()
 }
 
@@ -490,7 +494,7 @@ func (w *worker) publishTaskCounts() {
 			restoring++
 		}
 	}
-	w.wm.SetTaskCounts(restoring, running, len(w.e.standbys.wantedBy(w.idx)))
+	w.wm.SetTaskCounts(restoring, running, int(w.standbys.Load()))
 }
 
 func (w *worker) commitOffsets(ctx context.Context, offsets map[string]map[int32]kgo.EpochOffset) error {
