@@ -3,6 +3,8 @@ package eddy_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +14,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/eddystream/eddy"
+	"github.com/eddystream/eddy/changelog"
+	"github.com/eddystream/eddy/processor"
 )
 
 // gauge sums the samples of a metric family in reg whose labels include
@@ -54,6 +58,14 @@ func gauge(t *testing.T, reg *prometheus.Registry, name string, match map[string
 // restores nothing it had already replayed, and the counts go on exactly
 // from the standby's state.
 func TestStandbyTakesOverWithoutRestore(t *testing.T) {
+	t.Run("fresh", func(t *testing.T) { testStandbyTakeover(t, false) })
+	// B's state directory holds checkpoints far ahead of the changelog
+	// (as after the topic was recreated): its standbys must notice, wipe
+	// and replay in full, or the takeover finds them useless.
+	t.Run("checkpoints ahead", func(t *testing.T) { testStandbyTakeover(t, true) })
+}
+
+func testStandbyTakeover(t *testing.T, aheadB bool) {
 	addrs := cluster(t, kfake.SeedTopics(4, "lines", "counts"))
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...))
 	if err != nil {
@@ -82,7 +94,23 @@ func TestStandbyTakesOverWithoutRestore(t *testing.T) {
 	top := wordCount(t, "lines", "counts")
 	regA, regB := prometheus.NewRegistry(), prometheus.NewRegistry()
 	a := newApp(t, top, addrs, "standby", eddy.NumStandbyReplicas(1), eddy.MetricsRegistry(regA))
-	b := newApp(t, top, addrs, "standby", eddy.NumStandbyReplicas(1), eddy.MetricsRegistry(regB))
+	dirB := t.TempDir()
+	if aheadB {
+		for sub := range 2 {
+			for p := range int32(4) {
+				task := processor.TaskID{Subtopology: sub, Partition: p}
+				dir := filepath.Join(dirB, "standby", task.String())
+				if err := os.MkdirAll(dir, 0o755); err != nil {
+					t.Fatal(err)
+				}
+				cp := changelog.Checkpoint{{Topic: "standby-counts-changelog", Partition: p}: 1_000_000}
+				if err := changelog.WriteCheckpoint(filepath.Join(dir, ".checkpoint"), cp); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	b := newApp(t, top, addrs, "standby", eddy.NumStandbyReplicas(1), eddy.MetricsRegistry(regB), eddy.StateDir(dirB))
 	errA, errB := make(chan error, 1), make(chan error, 1)
 	go func() { errA <- a.Run(ctx) }()
 	go func() { errB <- b.Run(ctx) }()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -85,9 +86,11 @@ type standbyStore struct {
 type standbyTask struct {
 	stores *taskStores
 	// next holds, per changelog partition, the offset of the next record
-	// to replay; end the last stable offset the last fetch reported.
+	// to replay; end the last stable offset the last fetch reported; from
+	// where the replay started (the checkpoint, or 0).
 	next map[changelog.TopicPartition]int64
 	end  map[changelog.TopicPartition]int64
+	from map[changelog.TopicPartition]int64
 	// unwantedSince is when the task left every assignment (zero while a
 	// worker wants it).
 	unwantedSince  time.Time
@@ -314,6 +317,7 @@ func (sm *standbyManager) openLocked(id processor.TaskID, now time.Time) error {
 		stores:         ts,
 		next:           map[changelog.TopicPartition]int64{},
 		end:            map[changelog.TopicPartition]int64{},
+		from:           map[changelog.TopicPartition]int64{},
 		lastCheckpoint: now,
 	}
 	add := map[string]map[int32]kgo.Offset{}
@@ -324,7 +328,7 @@ func (sm *standbyManager) openLocked(id processor.TaskID, now time.Time) error {
 			start = cp
 			off = kgo.NewOffset().At(cp)
 		}
-		sb.next[tp] = start
+		sb.next[tp], sb.from[tp] = start, start
 		if add[tp.Topic] == nil {
 			add[tp.Topic] = map[int32]kgo.Offset{}
 		}
@@ -434,15 +438,47 @@ func (sm *standbyManager) refreshEnds() {
 	sm.mu.Lock()
 	defer sm.mu.Unlock()
 	touched := map[*standbyTask]bool{}
+	ahead := map[*standbyTask]string{}
 	listed.Each(func(o kadm.ListedOffset) {
 		tp := changelog.TopicPartition{Topic: o.Topic, Partition: o.Partition}
-		if s, ok := sm.mu.byTP[tp]; ok {
-			s.task.end[tp] = max(s.task.end[tp], o.Offset)
-			touched[s.task] = true
+		s, ok := sm.mu.byTP[tp]
+		if !ok {
+			return
 		}
+		sb := s.task
+		if sb.next[tp] == sb.from[tp] && sb.from[tp] > o.Offset {
+			// Nothing replayed yet, and the checkpoint claims offsets the
+			// changelog does not have: the consumer reset to the log start
+			// and every record it reads lies below the checkpoint.
+			ahead[sb] = fmt.Sprintf("%s: checkpoint %d, last stable offset %d", tp, sb.from[tp], o.Offset)
+		}
+		sb.end[tp] = max(sb.end[tp], o.Offset)
+		touched[sb] = true
 	})
+	for sb, why := range ahead {
+		sm.wipeLocked(sb, why)
+		delete(touched, sb)
+	}
 	for sb := range touched {
 		sm.e.metrics.task(sb.stores.id).SetStandbyLag(sb.lag())
+	}
+}
+
+// wipeLocked closes a standby task whose checkpoint is ahead of its
+// changelog (the topic was recreated, or the store holds writes that never
+// committed) and deletes the checkpoint, so that the next round reopens
+// it empty and replays it in full, as an active task's restore would.
+// sm.mu is held.
+func (sm *standbyManager) wipeLocked(sb *standbyTask, why string) {
+	id := sb.stores.id
+	sm.log.Warn("standby checkpoint is ahead of the changelog; wiping the standby's stores and replaying them in full", "task", id, "detail", why)
+	sm.removeLocked(id, sb)
+	sm.e.metrics.task(id).ClearStandbyLag()
+	if err := sb.stores.close(); err != nil {
+		sm.log.Warn("close standby task", "task", id, "err", err)
+	}
+	if err := changelog.DeleteCheckpoint(filepath.Join(sb.stores.dir, checkpointFile)); err != nil {
+		sm.log.Warn("delete standby checkpoint", "task", id, "err", err)
 	}
 }
 
