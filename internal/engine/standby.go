@@ -110,6 +110,18 @@ func (sb *standbyTask) resumeAt() map[changelog.TopicPartition]int64 {
 	return out
 }
 
+// ahead says why, if the checkpoint the task opened at claims offsets of
+// tp that the changelog, whose last stable offset is end, does not have:
+// nothing has been replayed since (the consumer reset to the log start,
+// and every record it reads lies below the checkpoint). It returns "" when
+// the checkpoint is fine.
+func (sb *standbyTask) ahead(tp changelog.TopicPartition, end int64) string {
+	if sb.next[tp] != sb.from[tp] || sb.from[tp] <= end {
+		return ""
+	}
+	return fmt.Sprintf("%s: checkpoint %d, last stable offset %d", tp, sb.from[tp], end)
+}
+
 // lag returns how many changelog records the task is behind, as of the
 // last fetch.
 func (sb *standbyTask) lag() int64 {
@@ -375,6 +387,14 @@ func (sm *standbyManager) apply(fetches kgo.Fetches) error {
 			return // removed while the fetch was in flight
 		}
 		sb := s.task
+		if p.Err != nil || len(p.Records) == 0 {
+			return
+		}
+		if why := sb.ahead(tp, p.LastStableOffset); why != "" {
+			sm.wipeLocked(sb, why)
+			delete(touched, sb)
+			return
+		}
 		next := sb.next[tp]
 		batch := make([]state.Write, 0, len(p.Records))
 		for _, r := range p.Records {
@@ -446,11 +466,8 @@ func (sm *standbyManager) refreshEnds() {
 			return
 		}
 		sb := s.task
-		if sb.next[tp] == sb.from[tp] && sb.from[tp] > o.Offset {
-			// Nothing replayed yet, and the checkpoint claims offsets the
-			// changelog does not have: the consumer reset to the log start
-			// and every record it reads lies below the checkpoint.
-			ahead[sb] = fmt.Sprintf("%s: checkpoint %d, last stable offset %d", tp, sb.from[tp], o.Offset)
+		if why := sb.ahead(tp, o.Offset); why != "" {
+			ahead[sb] = why
 		}
 		sb.end[tp] = max(sb.end[tp], o.Offset)
 		touched[sb] = true
