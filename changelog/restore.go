@@ -29,6 +29,15 @@ type RestoreTarget interface {
 	ApplyBatch(records []*kgo.Record) error
 }
 
+// Syncer is implemented by targets that buffer or apply without making
+// their writes durable (StoreTarget does). After a successful restore, the
+// Restorer calls Sync from the restoring goroutine, so the targets of
+// RestoreAll sync concurrently, each as soon as its own restore ends; the
+// store is durable up to RestoreResult.EndOffset when Restore returns.
+type Syncer interface {
+	Sync() error
+}
+
 // RestoreResult reports what a restore did.
 type RestoreResult struct {
 	// Partition is the changelog partition restored.
@@ -159,6 +168,11 @@ func (r *Restorer) restore(ctx context.Context, tp TopicPartition, checkpoint in
 		}
 		if err != nil {
 			return res, fmt.Errorf("changelog: restore %s: %w", tp, err)
+		}
+		if syncer, ok := target.(Syncer); ok {
+			if err := syncer.Sync(); err != nil {
+				return res, fmt.Errorf("changelog: restore %s: making the store durable: %w", tp, err)
+			}
 		}
 		res.Duration = time.Since(start)
 		if plan.From < plan.End {

@@ -803,3 +803,33 @@ func TestRestoreListener(t *testing.T) {
 		t.Errorf("records = %d, ends = %+v; want 8 records and one end matching %+v", l.records, l.ends, res)
 	}
 }
+
+// syncingTarget counts the Syncs a Restorer makes.
+type syncingTarget struct {
+	*memTarget
+	syncs int
+}
+
+func (s *syncingTarget) Sync() error { s.syncs++; return nil }
+
+// TestRestoreSyncsTheTarget: a target that is a Syncer is synced once at
+// the end of a successful restore, and not after a failed one.
+func TestRestoreSyncsTheTarget(t *testing.T) {
+	h := newHarness(t, 1, 1, nil)
+	h.produce(h.producer, 0, someRecords(5)...)
+	tp := TopicPartition{Topic: testTopic, Partition: 0}
+	target := &syncingTarget{memTarget: newMemTarget()}
+	if _, err := h.restorer().Restore(testContext(t), tp, NoCheckpoint, target); err != nil {
+		t.Fatal(err)
+	}
+	if target.syncs != 1 {
+		t.Fatalf("Sync called %d times after a restore, want 1", target.syncs)
+	}
+	failing := &syncingTarget{memTarget: newMemTarget()}
+	if _, err := h.restorer().Restore(testContext(t), tp, 99, failing); !errors.Is(err, ErrCheckpointAhead) {
+		t.Fatalf("restore from a checkpoint ahead = %v, want ErrCheckpointAhead", err)
+	}
+	if failing.syncs != 0 {
+		t.Fatalf("Sync called %d times after a failed restore, want 0", failing.syncs)
+	}
+}

@@ -72,3 +72,30 @@ type BulkApplier interface {
 	ApplyNoSync(batch []Write) error
 	Sync() error
 }
+
+// RunIngester is implemented by persistent backends that can add a sorted
+// run of writes straight to their files, bypassing the write-ahead log and
+// the memtable, for bulk loads such as restoring from a changelog, where
+// inserting every write into the memtable and flushing it again dominates.
+// Check for it with a type assertion on a Backend; a RunIngester is also a
+// BulkApplier.
+//
+// IngestRun adds the n writes write(0) to write(n-1) as one batch that is
+// newer than every write applied before it, including those of
+// ApplyNoSync: a write in the run replaces an earlier value of its key, and
+// a Write with Delete set removes an earlier value, wherever that value is.
+// The keys must be in strictly increasing order (bytes.Compare), each key
+// at most once; a run out of order fails IngestRun with nothing applied.
+// IngestRun may call write more than once for an index, and from several
+// goroutines at once; the slices of the writes it returns must stay valid
+// and unchanged until IngestRun returns, which keeps none of them. The run is atomic, and durable when IngestRun returns, together
+// with every batch applied before it: after a crash the backend holds a
+// prefix of the batches and runs applied. An empty run is a no-op.
+//
+// Each run becomes a few files, which the backend merges with its other
+// files later, in the background: feed it runs of many megabytes, not small
+// batches.
+type RunIngester interface {
+	BulkApplier
+	IngestRun(n int, write func(i int) Write) error
+}

@@ -78,14 +78,9 @@ func (rs *restorer) start(at *activeTask) {
 	go func() {
 		defer rs.wg.Done()
 		defer cancel()
+		// Each StoreTarget is synced by its restore (changelog.Syncer), so
+		// the stores are durable before a checkpoint claims them.
 		results, errs := rs.r.RestoreAll(ctx, jobs)
-		if err := errors.Join(errs...); err == nil {
-			// The restore applied its batches without an fsync each: make
-			// them durable before a checkpoint claims them.
-			for _, j := range jobs {
-				errs = append(errs, j.Target.(*changelog.StoreTarget).Sync())
-			}
-		}
 		job.results, job.err = results, errors.Join(errs...)
 		close(job.done)
 		select {

@@ -2,24 +2,43 @@ package pebblestore
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
+	"github.com/cockroachdb/pebble/v2/objstorage/objstorageprovider"
+	"github.com/cockroachdb/pebble/v2/sstable"
+	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/eddystream/eddy/state"
 )
 
 // lockFileName is the file in which Pebble holds its directory lock.
 const lockFileName = "LOCK"
+
+// IngestRun writes a run into files named ingestFilePrefix, a number and
+// ingestFileSuffix, before Pebble links them into the store under names of
+// its own. Pebble ignores these names; Open removes such files should a
+// crash have left them behind.
+const (
+	ingestFilePrefix = "ingest-"
+	ingestFileSuffix = ".tmp"
+)
+
+// minTableWrites is the fewest writes IngestRun puts in a table of its own
+// when it splits a run between CPUs. Tests lower it.
+var minTableWrites = 32 << 10
 
 // openDirs holds the absolute paths of the stores open in this process.
 // Pebble's directory lock keeps other processes out; this keeps a second
@@ -32,8 +51,8 @@ var openDirs = struct {
 
 // Open opens the Pebble store in dir, creating dir and an empty store if
 // dir does not exist or is empty. The directory belongs to the store: put
-// nothing else in it. The returned Backend also implements state.Counter
-// and state.Sizer.
+// nothing else in it. The returned Backend also implements state.Counter,
+// state.Sizer, state.BulkApplier and state.RunIngester.
 //
 // Open fails with an error matching state.ErrCorruptStore when dir cannot
 // hold a trustworthy store: its files are damaged or missing (for example a
@@ -109,12 +128,25 @@ func open(dir string, cfg *config) (*store, error) {
 		_ = lock.Close()
 		return nil, fmt.Errorf("pebblestore: open %s: list the store directory: %w", dir, err)
 	}
+	names = slices.DeleteFunc(names, func(name string) bool {
+		if !strings.HasPrefix(name, ingestFilePrefix) || !strings.HasSuffix(name, ingestFileSuffix) {
+			return false
+		}
+		if rmErr := cfg.fs.Remove(cfg.fs.PathJoin(dir, name)); rmErr != nil && !errors.Is(rmErr, fs.ErrNotExist) {
+			err = errors.Join(err, rmErr)
+		}
+		return true
+	})
+	if err != nil {
+		_ = lock.Close()
+		return nil, fmt.Errorf("pebblestore: open %s: remove the files of an ingest that a crash interrupted: %w", dir, err)
+	}
 	// Pebble creates a new store when it finds no MANIFEST, which would turn
 	// a store that lost its MANIFEST into an empty one, silently. A directory
 	// with files in it must hold a store.
 	existing := slices.ContainsFunc(names, func(name string) bool { return name != lockFileName })
 
-	s := &store{dir: dir, iters: map[*iterator]struct{}{}}
+	s := &store{dir: dir, fs: cfg.fs, iters: map[*iterator]struct{}{}}
 	logger := slogLogger{logger: cfg.logger, dir: dir}
 	popts := &pebble.Options{
 		FormatMajorVersion: pebble.FormatNewest,
@@ -157,6 +189,11 @@ func open(dir string, cfg *config) (*store, error) {
 		return nil, openError(dir, err)
 	}
 	s.db, s.lock = db, lock
+	// Runs are written as Pebble would write an L0 sstable itself, in the
+	// newest format the store accepts.
+	wopts := popts.Clone()
+	wopts.EnsureDefaults()
+	s.writerOpts = wopts.MakeWriterOptions(0, db.FormatMajorVersion().MaxTableFormat())
 	return s, nil
 }
 
@@ -207,8 +244,15 @@ func Destroy(dir string) error {
 // store is the Backend returned by Open.
 type store struct {
 	dir  string
+	fs   vfs.FS
 	db   *pebble.DB // nil after Close
 	lock *pebble.Lock
+	// writerOpts make the sstables of IngestRun.
+	writerOpts sstable.WriterOptions
+	// unsynced is set by ApplyNoSync and cleared when the WAL is next
+	// synced: IngestRun syncs it first, so that a run never outlives, after
+	// a crash, the batches applied before it.
+	unsynced bool
 	// iters are the open iterators, closed by Close: Pebble refuses to close
 	// with iterators open.
 	iters map[*iterator]struct{}
@@ -228,8 +272,9 @@ type store struct {
 }
 
 var (
-	_ state.Counter = (*store)(nil)
-	_ state.Sizer   = (*store)(nil)
+	_ state.Counter     = (*store)(nil)
+	_ state.Sizer       = (*store)(nil)
+	_ state.RunIngester = (*store)(nil)
 )
 
 // readError wraps an error met while reading or writing the open store.
@@ -268,7 +313,13 @@ func (s *store) Apply(batch []state.Write) error { return s.apply(batch, pebble.
 
 // ApplyNoSync implements state.BulkApplier: it commits the batch to the
 // WAL without an fsync.
-func (s *store) ApplyNoSync(batch []state.Write) error { return s.apply(batch, pebble.NoSync) }
+func (s *store) ApplyNoSync(batch []state.Write) error {
+	if err := s.apply(batch, pebble.NoSync); err != nil {
+		return err
+	}
+	s.unsynced = s.unsynced || len(batch) > 0
+	return nil
+}
 
 // Sync implements state.BulkApplier: it fsyncs the WAL, which holds every
 // batch committed before it.
@@ -278,6 +329,99 @@ func (s *store) Sync() error {
 	}
 	if err := s.db.LogData(nil, pebble.Sync); err != nil {
 		return s.readError("sync", err)
+	}
+	s.unsynced = false
+	return nil
+}
+
+// IngestRun implements state.RunIngester: it writes the run into
+// sstables, one per slice of its keys, encoded in parallel, fsyncs them,
+// and has Pebble ingest them together. Pebble gives the ingested entries a
+// sequence number above every write before them, so the run overrides
+// them; it links the files into the store and syncs the directory and the
+// MANIFEST before Ingest returns. A table goes to the lowest level whose
+// tables its key span does not overlap: an empty store's first run lands in
+// the last level, later runs of random keys in L0, from which compactions
+// move them down.
+//
+// If a memtable holds a key in the run's span, Pebble flushes it first,
+// which costs a flush of a memtable that might not be full.
+func (s *store) IngestRun(n int, write func(i int) state.Write) error {
+	if s.db == nil {
+		return state.ErrClosed
+	}
+	if n <= 0 {
+		return nil
+	}
+	if s.unsynced {
+		if err := s.Sync(); err != nil {
+			return err
+		}
+	}
+	// Encoding the tables costs about 100ns a key, as much as inserting the
+	// key into a memtable: split the run between the CPUs, but keep each
+	// table large enough to be worth a file.
+	tables := max(1, min(runtime.GOMAXPROCS(0), n/minTableWrites))
+	paths := make([]string, tables)
+	errs := make([]error, tables)
+	var wg sync.WaitGroup
+	for t := range tables {
+		paths[t] = s.fs.PathJoin(s.dir, fmt.Sprintf("%s%d%s", ingestFilePrefix, t, ingestFileSuffix))
+		wg.Go(func() { errs[t] = s.writeTable(paths[t], t*n/tables, (t+1)*n/tables, write) })
+	}
+	wg.Wait()
+	err := errors.Join(errs...)
+	if err == nil {
+		// Pebble removes the files once they are in the store.
+		if err = s.db.Ingest(context.Background(), paths); err != nil {
+			err = s.readError("ingest", err)
+		}
+	}
+	if err != nil {
+		for _, path := range paths {
+			if rmErr := s.fs.Remove(path); rmErr != nil && !errors.Is(rmErr, fs.ErrNotExist) {
+				err = errors.Join(err, fmt.Errorf("pebblestore: ingest in %s: remove %s: %w", s.dir, path, rmErr))
+			}
+		}
+	}
+	return err
+}
+
+// writeTable writes write(from) to write(to-1) into a new sstable at path,
+// synced when writeTable returns without error.
+func (s *store) writeTable(path string, from, to int, write func(i int) state.Write) error {
+	f, err := s.fs.Create(path, vfs.WriteCategoryUnspecified)
+	if err != nil {
+		return fmt.Errorf("pebblestore: ingest in %s: create %s: %w", s.dir, path, err)
+	}
+	w := sstable.NewWriter(objstorageprovider.NewFileWritable(f), s.writerOpts)
+	// Pebble's writer does not reliably reject keys out of order (built
+	// with invariants, it panics), so check them here, against the last key
+	// of the table before too. The keys stay valid until IngestRun returns.
+	var prev []byte
+	if from > 0 {
+		prev = write(from - 1).Key
+	}
+	for i := from; i < to && err == nil; i++ {
+		wr := write(i)
+		if i > 0 && bytes.Compare(prev, wr.Key) >= 0 {
+			err = fmt.Errorf("write %d has key %q, not above the key %q before it", i, wr.Key, prev)
+			break
+		}
+		prev = wr.Key
+		if wr.Delete {
+			err = w.Delete(wr.Key)
+		} else {
+			err = w.Set(wr.Key, wr.Value)
+		}
+	}
+	// Close finishes the table and syncs the file, or abandons it after an
+	// error.
+	if cerr := w.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("pebblestore: ingest in %s: write the run: %w", s.dir, err)
 	}
 	return nil
 }
