@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/eddystream/eddy/changelog"
@@ -78,9 +80,18 @@ func (rs *restorer) start(at *activeTask) {
 	go func() {
 		defer rs.wg.Done()
 		defer cancel()
-		// Each StoreTarget is synced by its restore (changelog.Syncer), so
-		// the stores are durable before a checkpoint claims them.
-		results, errs := rs.r.RestoreAll(ctx, jobs)
+		var (
+			results []changelog.RestoreResult
+			errs    []error
+		)
+		if err := rs.waitStableOffsets(ctx, at.t.ID()); err != nil {
+			errs = append(errs, err)
+		} else {
+			// Each StoreTarget is synced by its restore
+			// (changelog.Syncer), so the stores are durable before a
+			// checkpoint claims them.
+			results, errs = rs.r.RestoreAll(ctx, jobs)
+		}
 		job.results, job.err = results, errors.Join(errs...)
 		close(job.done)
 		select {
@@ -88,6 +99,59 @@ func (rs *restorer) start(at *activeTask) {
 		default: // a wake-up is pending already
 		}
 	}()
+}
+
+// stableOffsetsPoll is how often a restore asks again whether the task's
+// committed input offsets are stable.
+const stableOffsetsPoll = 50 * time.Millisecond
+
+// waitStableOffsets waits, under exactly-once, until no transaction holds
+// pending offsets for the task's input partitions (KIP-447). The previous
+// owner's last transaction may still be completing when the task arrives
+// here (its commit decided but not yet written, or an abort pending on the
+// transaction timeout), and it holds changelog records that the last
+// stable offset does not cover yet. A restore that stopped short of them
+// would run the task on state that misses them, while the input offsets,
+// once stable, resume after the records that made them. Offsets are
+// stable once that transaction has ended, and then the changelog's last
+// stable offset covers all it wrote.
+func (rs *restorer) waitStableOffsets(ctx context.Context, id processor.TaskID) error {
+	w := rs.w
+	if w.sess == nil {
+		return nil
+	}
+	parts := w.bal.Layout().Partitions([]processor.TaskID{id})
+	topics := make([]string, 0, len(parts))
+	for t := range parts {
+		topics = append(topics, t)
+	}
+	start := time.Now()
+	for {
+		resps, err := w.e.adm.FetchOffsetsForTopics(kadm.RequireStable(ctx), w.e.cfg.ApplicationID, topics...)
+		if err == nil {
+			unstable := false
+			for t, ps := range parts {
+				for _, p := range ps {
+					if r, ok := resps.Lookup(t, p); ok && errors.Is(r.Err, kerr.UnstableOffsetCommit) {
+						unstable = true
+					}
+				}
+			}
+			if !unstable {
+				if waited := time.Since(start); waited > time.Second {
+					w.log.Info("waited for the previous owner's transaction to end before restoring", "task", id, "waited", waited.Round(time.Millisecond))
+				}
+				return nil
+			}
+		} else if ctx.Err() == nil {
+			w.log.Debug("fetch committed offsets before a restore; retrying", "task", id, "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(stableOffsetsPoll):
+		}
+	}
 }
 
 // wakeOnDone arranges for wake to be called when a restore finishes, while
