@@ -358,26 +358,18 @@ type TaskMetrics struct {
 func (t *TaskMetrics) SetRestoreRemaining(records int64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.mu.removed {
-		return
+	if g := seriesLocked(t, &t.mu.restoreRemaining, t.m.restoreRemaining); g != nil {
+		g.Set(float64(records))
 	}
-	if t.mu.restoreRemaining == nil {
-		t.mu.restoreRemaining = t.m.restoreRemaining.WithLabelValues(t.id)
-	}
-	t.mu.restoreRemaining.Set(float64(records))
 }
 
 // AddRestored counts changelog records restored into the task's stores.
 func (t *TaskMetrics) AddRestored(records int) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.mu.removed {
-		return
+	if c := seriesLocked(t, &t.mu.restored, t.m.restored); c != nil {
+		c.Add(float64(records))
 	}
-	if t.mu.restored == nil {
-		t.mu.restored = t.m.restored.WithLabelValues(t.id)
-	}
-	t.mu.restored.Add(float64(records))
 }
 
 // SetStandbyLag sets how many changelog records the standby task has yet
@@ -386,13 +378,23 @@ func (t *TaskMetrics) AddRestored(records int) {
 func (t *TaskMetrics) SetStandbyLag(records int64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if g := seriesLocked(t, &t.mu.standbyLag, t.m.standbyLag); g != nil {
+		g.Set(float64(records))
+	}
+}
+
+// seriesLocked returns the task's series of vec, kept in *slot and made
+// on first use, so that a task exports only the series it sets; nil after
+// RemoveTask. t.mu is held.
+func seriesLocked[T any](t *TaskMetrics, slot *T, vec interface{ WithLabelValues(...string) T }) T {
+	var zero T
 	if t.mu.removed {
-		return
+		return zero
 	}
-	if t.mu.standbyLag == nil {
-		t.mu.standbyLag = t.m.standbyLag.WithLabelValues(t.id)
+	if any(*slot) == nil {
+		*slot = vec.WithLabelValues(t.id)
 	}
-	t.mu.standbyLag.Set(float64(records))
+	return *slot
 }
 
 // ClearStandbyLag deletes the task's standby lag series: the process no
