@@ -41,3 +41,12 @@ const (
 	HeaderSourcePartition = task.HeaderSourcePartition
 	HeaderSourceOffset    = task.HeaderSourceOffset
 )
+
+// PanicError is a panic of user code (a processor, a punctuator, a DSL
+// callback, a serde) that a task recovered. It is handled as the
+// processor's error would be: under FailOnProcessingError, Run returns an
+// error that wraps it (in a ProcessingError when it happened on a record)
+// and the stack is logged once; under SkipOnProcessingError the record
+// goes to the dead-letter topic with the panic in its
+// HeaderErrorMessage. Match it with errors.As.
+type PanicError = task.PanicError

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -80,25 +81,31 @@ func (rs *restorer) start(at *activeTask) {
 	go func() {
 		defer rs.wg.Done()
 		defer cancel()
-		var (
-			results []changelog.RestoreResult
-			errs    []error
-		)
-		if err := rs.waitStableOffsets(ctx, at.t.ID()); err != nil {
-			errs = append(errs, err)
-		} else {
-			// Each StoreTarget is synced by its restore
-			// (changelog.Syncer), so the stores are durable before a
-			// checkpoint claims them.
-			results, errs = rs.r.RestoreAll(ctx, jobs)
-		}
-		job.results, job.err = results, errors.Join(errs...)
+		job.results, job.err = rs.restore(ctx, at.t.ID(), jobs)
 		close(job.done)
 		select {
 		case rs.done <- struct{}{}:
 		default: // a wake-up is pending already
 		}
 	}()
+}
+
+// restore runs one task's restore jobs on the restore goroutine. A panic
+// (a bug: store errors are errors) fails the restore instead of the
+// process.
+func (rs *restorer) restore(ctx context.Context, id processor.TaskID, jobs []changelog.RestoreJob) (results []changelog.RestoreResult, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = &InternalPanicError{Where: fmt.Sprintf("the restore of task %s", id), Value: v, Stack: debug.Stack()}
+		}
+	}()
+	if err := rs.waitStableOffsets(ctx, id); err != nil {
+		return nil, err
+	}
+	// Each StoreTarget is synced by its restore (changelog.Syncer), so the
+	// stores are durable before a checkpoint claims them.
+	results, errs := rs.r.RestoreAll(ctx, jobs)
+	return results, errors.Join(errs...)
 }
 
 // stableOffsetsPoll is how often a restore asks again whether the task's

@@ -184,9 +184,14 @@ func (w *worker) openTask(id processor.TaskID) (*activeTask, error) {
 			SkipDeserializationErrors: w.e.cfg.SkipBadRecords,
 			SkipProcessingErrors:      w.e.cfg.SkipProcessingErrors,
 			DeadLetterTopic:           w.e.cfg.DeadLetterTopic,
-			OnSkip: func(_ *kgo.Record, err error) {
-				w.e.skipped.Add(1)
-				w.log.Warn("skipping a record", "err", err, "dead_letter_topic", w.e.cfg.DeadLetterTopic)
+			OnSkip: func(rec *kgo.Record, err error) {
+				if rec == nil {
+					w.log.Warn("a punctuator failed; skipping it until it is due again", "err", err)
+				} else {
+					w.e.skipped.Add(1)
+					w.log.Warn("skipping a record", "err", err, "dead_letter_topic", w.e.cfg.DeadLetterTopic)
+				}
+				logPanicStack(w.log, err)
 			},
 		},
 	})

@@ -245,7 +245,10 @@ func (w *worker) publishOwned() {
 
 // run is the worker's loop. It returns nil after a clean shutdown.
 func (w *worker) run(ctx context.Context) (err error) {
-	defer func() { err = errors.Join(err, w.shutdown(err == nil)) }()
+	defer func() {
+		logPanicStack(w.log, err)
+		err = errors.Join(err, w.shutdown(err == nil))
+	}()
 	w.nextCommit = time.Now().Add(w.e.cfg.CommitInterval)
 	if w.sess != nil {
 		if err := w.sess.Begin(); err != nil {
@@ -264,18 +267,29 @@ func (w *worker) run(ctx context.Context) (err error) {
 		}
 		_, gen := w.cl.GroupMetadata()
 		w.wm.SetGeneration(gen)
-		w.mu.Lock()
-		err := w.mu.fatal
-		if err == nil {
-			err = w.step(fetches)
-		}
-		w.publishTaskCounts()
-		w.mu.Unlock()
+		err := w.locked(func() error {
+			defer w.publishTaskCounts()
+			if w.mu.fatal != nil {
+				return w.mu.fatal
+			}
+			return w.step(fetches)
+		})
 		w.cl.AllowRebalance()
 		if err != nil {
 			return fmt.Errorf("eddy: worker %d: %w", w.idx, err)
 		}
 	}
+}
+
+// locked runs fn with w.mu held. A panic in fn (a bug of eddy's: user
+// code's panics are recovered by the tasks) is returned as an error, with
+// w.mu released, so that the worker stops and shuts down instead of
+// deadlocking on w.mu in its deferred shutdown.
+func (w *worker) locked(fn func() error) (err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	defer recoverInternal(&err)
+	return fn()
 }
 
 // step handles one poll's worth of work. w.mu is held.
@@ -541,6 +555,7 @@ func (w *worker) onAssigned(_ context.Context, _ *kgo.Client, assigned map[strin
 	<-w.ready
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	defer w.recoverCallback("assigned")
 	if w.mu.closing || w.mu.fatal != nil {
 		return
 	}
@@ -592,6 +607,7 @@ func (w *worker) onRevoked(_ context.Context, _ *kgo.Client, revoked map[string]
 	<-w.ready
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	defer w.recoverCallback("revoked")
 	ids := w.partitionsByTask(revoked)
 	if len(ids) == 0 || w.mu.closing {
 		return
@@ -620,6 +636,7 @@ func (w *worker) onLost(_ context.Context, _ *kgo.Client, lost map[string][]int3
 	<-w.ready
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	defer w.recoverCallback("lost")
 	ids := w.partitionsByTask(lost)
 	if len(ids) == 0 {
 		return

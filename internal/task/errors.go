@@ -3,6 +3,7 @@ package task
 import (
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"strconv"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -25,7 +26,9 @@ type ErrorPolicy struct {
 	// Header* constants. It is produced like any output, so it is as
 	// durable as the task's other outputs when the task commits.
 	DeadLetterTopic string
-	// OnSkip, if set, is called for every skipped record (to log and count).
+	// OnSkip, if set, is called for every skipped record (to log and
+	// count), and with a nil rec for a punctuator's error that
+	// SkipProcessingErrors skips.
 	OnSkip func(rec *kgo.Record, err error)
 }
 
@@ -108,4 +111,33 @@ func (t *Task) handle(rec *kgo.Record, err error) error {
 		t.cfg.Errors.OnSkip(rec, failed)
 	}
 	return nil
+}
+
+// PanicError is a panic of user code (a processor, a punctuator, a DSL
+// callback, a serde) that the task recovered. It reaches the error
+// handlers as the cause of a ProcessingError, or of a punctuator's or an
+// initialisation's error, like any error user code returns.
+type PanicError struct {
+	// Value is what the code panicked with.
+	Value any
+	// Stack is the panicking goroutine's stack, for the log.
+	Stack []byte
+}
+
+func (e *PanicError) Error() string { return fmt.Sprintf("panic: %v", e.Value) }
+
+// Unwrap returns the panic value when it is an error (panic(err)).
+func (e *PanicError) Unwrap() error {
+	if err, ok := e.Value.(error); ok {
+		return err
+	}
+	return nil
+}
+
+// recoverPanic turns a panic in progress into a *PanicError stored in
+// *err. Call it deferred, directly: recover works only there.
+func recoverPanic(err *error) {
+	if v := recover(); v != nil {
+		*err = &PanicError{Value: v, Stack: debug.Stack()}
+	}
 }

@@ -113,7 +113,7 @@ func (t *Task) Init() error {
 	}
 	t.inited = true
 	for _, n := range t.nodes {
-		if err := n.init(); err != nil {
+		if err := initNode(n); err != nil {
 			return fmt.Errorf("task %s: init %s: %w", t.cfg.ID, n.name(), err)
 		}
 	}
@@ -196,7 +196,7 @@ func (t *Task) processOne(q *queue, rec *kgo.Record) error {
 	}
 	t.origin = processor.Origin{Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset}
 	t.hasOrigin = true
-	err := src.deliver(rec)
+	err := deliver(src, rec)
 	t.hasOrigin = false
 	if err != nil {
 		if err := t.handle(rec, err); err != nil {
@@ -228,11 +228,39 @@ func (t *Task) punctuate(typ processor.PunctuationType, now time.Time) error {
 		// Streams does.
 		missed := now.Sub(p.due)/p.interval + 1
 		p.due = p.due.Add(missed * p.interval)
-		if err := p.fn(now); err != nil {
-			return fmt.Errorf("task %s: %s punctuator of %s: %w", t.cfg.ID, typ, p.node, err)
+		if err := p.fire(now); err != nil {
+			err = fmt.Errorf("task %s: %s punctuator of %s: %w", t.cfg.ID, typ, p.node, err)
+			if !t.cfg.Errors.SkipProcessingErrors {
+				return err
+			}
+			// As Kafka Streams hands a punctuator's exception to the
+			// processing exception handler (KIP-1033): skipped, there is
+			// no record to send to the dead-letter topic.
+			if t.cfg.Errors.OnSkip != nil {
+				t.cfg.Errors.OnSkip(nil, err)
+			}
 		}
 	}
 	return nil
+}
+
+// deliver hands rec to its source, turning a panic of the code it runs
+// (serdes, DSL callbacks, processors) into a *PanicError.
+func deliver(src source, rec *kgo.Record) (err error) {
+	defer recoverPanic(&err)
+	return src.deliver(rec)
+}
+
+// initNode initialises n, turning a panic into a *PanicError.
+func initNode(n node) (err error) {
+	defer recoverPanic(&err)
+	return n.init()
+}
+
+// closeNode closes n, turning a panic into a *PanicError.
+func closeNode(n node) (err error) {
+	defer recoverPanic(&err)
+	return n.close()
 }
 
 // Offsets returns, for each input partition the task has processed a
@@ -274,7 +302,7 @@ func (t *Task) Close() error {
 	var first error
 	if t.inited {
 		for i := len(t.nodes) - 1; i >= 0; i-- {
-			if err := t.nodes[i].close(); err != nil && first == nil {
+			if err := closeNode(t.nodes[i]); err != nil && first == nil {
 				first = fmt.Errorf("task %s: close %s: %w", t.cfg.ID, t.nodes[i].name(), err)
 			}
 		}
@@ -330,3 +358,9 @@ type punctuation struct {
 }
 
 func (p *punctuation) Cancel() { p.cancelled = true }
+
+// fire calls the punctuator, turning a panic into a *PanicError.
+func (p *punctuation) fire(now time.Time) (err error) {
+	defer recoverPanic(&err)
+	return p.fn(now)
+}
