@@ -256,6 +256,10 @@ type store struct {
 	// iters are the open iterators, closed by Close: Pebble refuses to close
 	// with iterators open.
 	iters map[*iterator]struct{}
+	// broken is set when Pebble failed fatally inside a call of the store
+	// (see slogLogger.Fatalf): its commit pipeline cannot go on, so every
+	// later call returns this error.
+	broken atomic.Pointer[error]
 
 	// unflushed counts puts minus deletes not yet flushed, the memtable's
 	// share of ApproximateCount. When a flush begins, flushing takes its
@@ -277,6 +281,35 @@ var (
 	_ state.RunIngester = (*store)(nil)
 )
 
+// usable returns the error a call on the store must fail with before it
+// starts: the store is closed, or broken.
+func (s *store) usable() error {
+	if s.db == nil {
+		return state.ErrClosed
+	}
+	if err := s.broken.Load(); err != nil {
+		return *err
+	}
+	return nil
+}
+
+// recoverFatal recovers a panic of Pebble's Fatalf during a call of op on
+// the store, breaks the store and returns the failure in *err. Any other
+// panic goes on. Call it deferred, directly.
+func (s *store) recoverFatal(op string, err *error) {
+	v := recover()
+	if v == nil {
+		return
+	}
+	fe, ok := v.(*fatalError)
+	if !ok {
+		panic(v)
+	}
+	broken := fmt.Errorf("pebblestore: %s in %s failed fatally and the store must be reopened (a full disk or an I/O error?): %w", op, s.dir, fe)
+	s.broken.CompareAndSwap(nil, &broken)
+	*err = *s.broken.Load()
+}
+
 // readError wraps an error met while reading or writing the open store.
 func (s *store) readError(op string, err error) error {
 	if pebble.IsCorruptionError(err) {
@@ -287,10 +320,11 @@ func (s *store) readError(op string, err error) error {
 
 // Get returns a copy of the value: Pebble's own slice would pin a block of
 // its cache until released.
-func (s *store) Get(key []byte) ([]byte, bool, error) {
-	if s.db == nil {
-		return nil, false, state.ErrClosed
+func (s *store) Get(key []byte) (_ []byte, _ bool, err error) {
+	if err := s.usable(); err != nil {
+		return nil, false, err
 	}
+	defer s.recoverFatal("get", &err)
 	v, closer, err := s.db.Get(key)
 	if errors.Is(err, pebble.ErrNotFound) {
 		return nil, false, nil
@@ -323,10 +357,11 @@ func (s *store) ApplyNoSync(batch []state.Write) error {
 
 // Sync implements state.BulkApplier: it fsyncs the WAL, which holds every
 // batch committed before it.
-func (s *store) Sync() error {
-	if s.db == nil {
-		return state.ErrClosed
+func (s *store) Sync() (err error) {
+	if err := s.usable(); err != nil {
+		return err
 	}
+	defer s.recoverFatal("sync", &err)
 	if err := s.db.LogData(nil, pebble.Sync); err != nil {
 		return s.readError("sync", err)
 	}
@@ -346,10 +381,11 @@ func (s *store) Sync() error {
 //
 // If a memtable holds a key in the run's span, Pebble flushes it first,
 // which costs a flush of a memtable that might not be full.
-func (s *store) IngestRun(n int, write func(i int) state.Write) error {
-	if s.db == nil {
-		return state.ErrClosed
+func (s *store) IngestRun(n int, write func(i int) state.Write) (err error) {
+	if err := s.usable(); err != nil {
+		return err
 	}
+	defer s.recoverFatal("ingest", &err)
 	if n <= 0 {
 		return nil
 	}
@@ -370,7 +406,7 @@ func (s *store) IngestRun(n int, write func(i int) state.Write) error {
 		wg.Go(func() { errs[t] = s.writeTable(paths[t], t*n/tables, (t+1)*n/tables, write) })
 	}
 	wg.Wait()
-	err := errors.Join(errs...)
+	err = errors.Join(errs...)
 	if err == nil {
 		// Pebble removes the files once they are in the store.
 		if err = s.db.Ingest(context.Background(), paths); err != nil {
@@ -426,10 +462,11 @@ func (s *store) writeTable(path string, from, to int, write func(i int) state.Wr
 	return nil
 }
 
-func (s *store) apply(batch []state.Write, opts *pebble.WriteOptions) error {
-	if s.db == nil {
-		return state.ErrClosed
+func (s *store) apply(batch []state.Write, opts *pebble.WriteOptions) (err error) {
+	if err := s.usable(); err != nil {
+		return err
 	}
+	defer s.recoverFatal("apply", &err)
 	if len(batch) == 0 {
 		return nil
 	}
@@ -459,10 +496,11 @@ func (s *store) apply(batch []state.Write, opts *pebble.WriteOptions) error {
 	return nil
 }
 
-func (s *store) Range(start, end []byte) (state.Iterator, error) {
-	if s.db == nil {
-		return nil, state.ErrClosed
+func (s *store) Range(start, end []byte) (_ state.Iterator, err error) {
+	if err := s.usable(); err != nil {
+		return nil, err
 	}
+	defer s.recoverFatal("range", &err)
 	if end != nil && bytes.Compare(start, end) >= 0 { // a nil start compares as the empty key, the least
 		return &iterator{}, nil
 	}
@@ -493,13 +531,20 @@ func (s *store) Close() error {
 	for i := range s.iters {
 		errs = append(errs, i.stop(state.ErrClosed))
 	}
-	errs = append(errs, s.db.Close(), s.lock.Close())
+	errs = append(errs, s.closeDB(), s.lock.Close())
 	s.db, s.lock = nil, nil
 	release(s.dir)
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("pebblestore: close %s: %w", s.dir, err)
 	}
 	return nil
+}
+
+// closeDB closes the Pebble DB. A broken store's DB may fail fatally
+// again while it closes; that is an error too.
+func (s *store) closeDB() (err error) {
+	defer s.recoverFatal("close", &err)
+	return s.db.Close()
 }
 
 // ApproximateCount estimates the number of keys as RocksDB's
@@ -510,10 +555,11 @@ func (s *store) Close() error {
 // and deleting an absent key counts as removing one, so the estimate runs
 // high for update-heavy stores and low for stores that delete absent keys.
 // It reads no data: sstable properties are cached once the table is open.
-func (s *store) ApproximateCount() (int64, error) {
-	if s.db == nil {
-		return 0, state.ErrClosed
+func (s *store) ApproximateCount() (_ int64, err error) {
+	if err := s.usable(); err != nil {
+		return 0, err
 	}
+	defer s.recoverFatal("count", &err)
 	levels, err := s.db.SSTables(pebble.WithProperties())
 	if err != nil {
 		return 0, s.readError("count", err)
@@ -544,9 +590,9 @@ func (s *store) ApproximateCount() (int64, error) {
 // its size when it was opened, so it misses recent writes.
 // EstimateDiskUsage would be cheaper still but needs a largest key, which
 // an unbounded byte-ordered keyspace does not have.
-func (s *store) ApproximateSize() (int64, error) {
-	if s.db == nil {
-		return 0, state.ErrClosed
+func (s *store) ApproximateSize() (_ int64, err error) {
+	if err := s.usable(); err != nil {
+		return 0, err
 	}
 	m := s.db.Metrics()
 	return m.Total().TablesSize + int64(m.BlobFiles.LiveSize) + max(s.unflushedBytes.Load(), 0), nil
