@@ -68,6 +68,8 @@ func New(top *topology.Topology, opts ...Option) (*App, error) {
 		AcceptableRecoveryLag: c.acceptableLag,
 		MaxWarmups:            c.maxWarmups,
 		ProbingInterval:       c.probing,
+		TaskTimeout:           c.taskTimeout,
+		ShutdownTimeout:       c.shutdown,
 		Metrics:               m,
 	})
 	return &App{eng: eng, cfg: c, done: make(chan struct{})}, nil

@@ -50,3 +50,10 @@ const (
 // goes to the dead-letter topic with the panic in its
 // HeaderErrorMessage. Match it with errors.As.
 type PanicError = task.PanicError
+
+// CommitTimeoutError is returned by Run when a worker's commits kept
+// failing with errors that may pass (a broker rejecting writes with
+// NOT_ENOUGH_REPLICAS, say) for longer than TaskTimeout. It names the
+// cause of the last failed attempt, which errors.Is matches (for example
+// kerr.NotEnoughReplicas).
+type CommitTimeoutError = engine.CommitTimeoutError

@@ -117,6 +117,8 @@ type config struct {
 	maxWarmups     int
 	probing        time.Duration
 	adminAddr      string
+	taskTimeout    time.Duration
+	shutdown       time.Duration
 	registry       prometheus.Registerer
 	gatherer       prometheus.Gatherer
 }
@@ -270,6 +272,29 @@ func MetricsRegistry(reg prometheus.Registerer) Option {
 	return func(c *config) { c.registry = reg }
 }
 
+// TaskTimeout sets how long a worker's commits may keep failing with
+// errors that may pass (a broker rejecting writes with
+// NOT_ENOUGH_REPLICAS, a partition without a leader, a broker that does
+// not answer) before the application fails (default 5m). Every step of a
+// commit has a deadline; each attempt that fails logs a warning naming the
+// cause (the error, topic and partition), and the worker goes back to its
+// last commit and tries again: under exactly-once it aborts the
+// transaction, under at-least-once it drops what it processed since (the
+// records are processed again, as after a crash). Meanwhile /readyz
+// answers 503 with the cause and eddy_commit_stalled_seconds grows. Once
+// commits have failed for this long, Run returns an error naming the last
+// cause, as the production-error handling fails. Kafka Streams:
+// task.timeout.ms.
+func TaskTimeout(d time.Duration) Option { return func(c *config) { c.taskTimeout = d } }
+
+// ShutdownTimeout bounds how long Run takes to return once its context
+// ends or Close is called (default 30s): the final commit, closing the
+// tasks and leaving the group. Whatever the broker or the disk does, Run
+// returns by then, with an error if the shutdown did not finish (what was
+// not committed is processed again by the next owner of its tasks). Kafka
+// Streams: the timeout given to KafkaStreams.close.
+func ShutdownTimeout(d time.Duration) Option { return func(c *config) { c.shutdown = d } }
+
 // ErrInvalidConfig is matched (errors.Is) by every error New returns for
 // a bad option.
 var ErrInvalidConfig = errors.New("eddy: invalid configuration")
@@ -366,6 +391,18 @@ func newConfig(opts []Option) (config, error) {
 	}
 	if c.probing < 0 {
 		bad("ProbingRebalanceInterval must be positive, got %v", c.probing)
+	}
+	if c.taskTimeout == 0 {
+		c.taskTimeout = 5 * time.Minute
+	}
+	if c.taskTimeout < 0 {
+		bad("TaskTimeout must be positive, got %v", c.taskTimeout)
+	}
+	if c.shutdown == 0 {
+		c.shutdown = 30 * time.Second
+	}
+	if c.shutdown < 0 {
+		bad("ShutdownTimeout must be positive, got %v", c.shutdown)
 	}
 	if c.registry == nil {
 		reg := prometheus.NewRegistry()

@@ -40,6 +40,9 @@
 //     commit) or failed (the commit returned an error).
 //   - eddy_commit_duration_seconds (histogram; worker): time a worker took
 //     to commit, whatever the result, from 1ms to 60s.
+//   - eddy_commit_stalled_seconds (gauge; worker): how long a worker's
+//     commits have been failing (a broker rejecting writes, say), from the
+//     start of the first failed attempt; 0 once a commit succeeds.
 //   - eddy_rebalances_total (counter; worker): assignments a worker received
 //     from its consumer group.
 //   - eddy_group_generation (gauge; worker): the consumer group generation
@@ -56,7 +59,11 @@
 //   - eddy_standby_lag_records (gauge; task): changelog records a standby
 //     task has yet to apply to catch up with its active task.
 //   - eddy_consumer_lag_records (gauge; topic, partition): records between
-//     the consumed position of an input partition and its end.
+//     the application's committed offset of an input partition assigned to
+//     the instance and the partition's end (its last stable offset under
+//     exactly-once), listed from the brokers every few seconds: it keeps
+//     growing while the instance is stalled, whatever its fetch buffer
+//     holds.
 //   - eddy_store_size_bytes (gauge; task, store): approximate size of a
 //     store as its backend's state.Sizer reports it: the bytes of keys and
 //     values of an in-memory store, the bytes on disk of a persistent one.

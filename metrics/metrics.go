@@ -83,6 +83,7 @@ type Metrics struct {
 	rebalances     *prometheus.CounterVec
 	generation     *prometheus.GaugeVec
 	tasks          *prometheus.GaugeVec
+	commitStall    *prometheus.GaugeVec
 
 	restoreDuration prometheus.Observer
 	consumerLag     *prometheus.GaugeVec
@@ -168,12 +169,14 @@ func New(reg prometheus.Registerer, constLabels prometheus.Labels) (*Metrics, er
 			"Consumer group generation of the worker's latest assignment.", labelWorker),
 		tasks: gauge("tasks",
 			"Tasks the worker holds, by state: restoring, running or standby.", labelWorker, labelState),
+		commitStall: gauge("commit_stalled_seconds",
+			"How long the worker's commits have been failing, from the start of the first failed attempt; 0 once a commit succeeds.", labelWorker),
 
 		restoreDuration: histogram("restore_duration_seconds",
 			"Time a task took to restore its stores from their changelogs, from assignment to the end of restoration.",
 			restoreDurationBuckets).WithLabelValues(),
 		consumerLag: gauge("consumer_lag_records",
-			"Records between the consumed position and the end of the input partition.", labelTopic, labelPartition),
+			"Records between the application's committed offset of the input partition and its end (its last stable offset under exactly-once).", labelTopic, labelPartition),
 	}
 	m.byTask = []*prometheus.MetricVec{
 		m.taskConsumed.MetricVec, m.taskProcessed.MetricVec, m.taskProduced.MetricVec,
@@ -183,6 +186,7 @@ func New(reg prometheus.Registerer, constLabels prometheus.Labels) (*Metrics, er
 	m.byWorker = []*prometheus.MetricVec{
 		m.batchDuration.MetricVec, m.batchRecords.MetricVec, m.commits.MetricVec,
 		m.commitDuration.MetricVec, m.rebalances.MetricVec, m.generation.MetricVec, m.tasks.MetricVec,
+		m.commitStall.MetricVec,
 	}
 	m.mu.tasks = map[string]*TaskMetrics{}
 	m.mu.workers = map[int]*WorkerMetrics{}
@@ -307,6 +311,7 @@ func (m *Metrics) Worker(idx int) *WorkerMetrics {
 		restoring:      m.tasks.WithLabelValues(label, stateRestoring),
 		running:        m.tasks.WithLabelValues(label, stateRunning),
 		standby:        m.tasks.WithLabelValues(label, stateStandby),
+		commitStall:    m.commitStall.WithLabelValues(label),
 	}
 	for _, r := range commitResults {
 		w.commits[r] = m.commits.WithLabelValues(label, string(r))
@@ -441,6 +446,7 @@ type WorkerMetrics struct {
 	restoring      prometheus.Gauge
 	running        prometheus.Gauge
 	standby        prometheus.Gauge
+	commitStall    prometheus.Gauge
 }
 
 // ObserveBatch records that the worker took d to process one polled batch
@@ -463,6 +469,10 @@ func (w *WorkerMetrics) ObserveCommit(result CommitResult, d time.Duration) {
 	c.Inc()
 	w.commitDuration.Observe(d.Seconds())
 }
+
+// SetCommitStall records how long the worker's commits have been failing:
+// 0 once one succeeds.
+func (w *WorkerMetrics) SetCommitStall(d time.Duration) { w.commitStall.Set(d.Seconds()) }
 
 // Rebalanced counts an assignment the worker received.
 func (w *WorkerMetrics) Rebalanced() { w.rebalances.Inc() }

@@ -143,8 +143,8 @@ func TestDocListsEveryMetric(t *testing.T) {
 			t.Errorf("doc.go lists %s, which New does not register", name)
 		}
 	}
-	if len(exported) != 17 {
-		t.Errorf("New registers %d metrics, want 17", len(exported))
+	if len(exported) != 18 {
+		t.Errorf("New registers %d metrics, want 18", len(exported))
 	}
 }
 
@@ -194,7 +194,7 @@ eddy_task_records_processed_total{application="wordcount",task="1_0"} 3
 # HELP eddy_restored_records_total Changelog records restored into the task's stores; rate() of it is the restore rate.
 # TYPE eddy_restored_records_total counter
 eddy_restored_records_total{application="wordcount",task="1_0"} 11
-# HELP eddy_consumer_lag_records Records between the consumed position and the end of the input partition.
+# HELP eddy_consumer_lag_records Records between the application's committed offset of the input partition and its end (its last stable offset under exactly-once).
 # TYPE eddy_consumer_lag_records gauge
 eddy_consumer_lag_records{application="wordcount",partition="0",topic="in"} 4
 `
@@ -351,7 +351,7 @@ func TestFailedNewRegistersNothing(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	squatter := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name:        "eddy_consumer_lag_records",
-		Help:        "Records between the consumed position and the end of the input partition.",
+		Help:        "Records between the application's committed offset of the input partition and its end (its last stable offset under exactly-once).",
 		ConstLabels: app,
 	}, []string{"topic", "partition"})
 	reg.MustRegister(squatter)

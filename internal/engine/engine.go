@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,8 +19,6 @@ import (
 
 	"github.com/eddystream/eddy/internal/task"
 	"github.com/eddystream/eddy/metrics"
-	"github.com/eddystream/eddy/processor"
-	"github.com/eddystream/eddy/rebalance"
 	"github.com/eddystream/eddy/topology"
 )
 
@@ -62,6 +59,12 @@ type Config struct {
 	AcceptableRecoveryLag int64
 	MaxWarmups            int
 	ProbingInterval       time.Duration
+	// TaskTimeout is how long commits may keep failing with errors that
+	// may pass before the worker fails.
+	TaskTimeout time.Duration
+	// ShutdownTimeout bounds how long Run takes to return once its
+	// context ends.
+	ShutdownTimeout time.Duration
 	// Metrics receives the engine's metrics. Required.
 	Metrics *metrics.Metrics
 }
@@ -83,13 +86,15 @@ type Engine struct {
 	standbys *standbyManager
 	running  runningSet
 	metrics  *engineMetrics
-	// balancers holds each running worker's balancer, for readiness.
-	balancers struct {
+	// workers holds the running workers, for the probes.
+	workers struct {
 		sync.Mutex
-		list []*rebalance.Balancer
+		list []*worker
 	}
 	// failed holds the error that stopped the engine.
 	failed atomic.Pointer[error]
+	// stopping is set once Run's context has ended.
+	stopping atomic.Bool
 }
 
 // storeCacheBytes is the size of the shared block cache of the persistent
@@ -130,18 +135,28 @@ func (e *Engine) clientOpts(extra ...kgo.Opt) []kgo.Opt {
 }
 
 // Run sets up the topics and runs the workers until ctx ends (a clean
-// shutdown: nil) or a worker fails (its error).
+// shutdown: nil) or a worker fails (its error). Once ctx ends or a worker
+// fails, the workers have ShutdownTimeout to stop; Run returns by then
+// whatever they do, with an error if they did not stop.
 func (e *Engine) Run(ctx context.Context) (err error) {
 	defer func() {
 		if err != nil {
 			e.failed.Store(&err)
 		}
 	}()
+	stopWatch := context.AfterFunc(ctx, func() { e.stopping.Store(true) })
+	defer stopWatch()
 	admCl, err := kgo.NewClient(e.clientOpts()...)
 	if err != nil {
 		return fmt.Errorf("eddy: create admin client: %w", err)
 	}
-	defer admCl.Close()
+	// Closed last, unless a worker that did not stop may still use it.
+	abandoned := false
+	defer func() {
+		if !abandoned {
+			admCl.Close()
+		}
+	}()
 	e.adm = kadm.NewClient(admCl)
 	setupCtx, cancelSetup := context.WithTimeout(ctx, 60*time.Second)
 	e.layout, err = setupTopics(setupCtx, e.adm, e.top, e.cfg.ApplicationID, e.cfg.Replication, e.cfg.DeadLetterTopic)
@@ -156,15 +171,19 @@ func (e *Engine) Run(ctx context.Context) (err error) {
 		return err
 	}
 	e.cache = pebble.NewCache(storeCacheBytes)
-	// Each open store holds its own reference; this one is released once
-	// every worker has stopped and closed its stores.
-	defer e.cache.Unref()
 	if e.standbys, err = newStandbyManager(e); err != nil {
+		e.cache.Unref()
 		return err
 	}
-	// Deferred after the cache's Unref, so it runs before: the standby
-	// stores use the cache.
-	defer e.standbys.close()
+	// The standby stores use the cache: close them first. Each open store
+	// holds its own reference to the cache; this one is released once every
+	// worker has stopped and closed its stores.
+	defer func() {
+		if !abandoned {
+			e.standbys.close()
+			e.cache.Unref()
+		}
+	}()
 	e.log.Info("eddy starting", "application", e.cfg.ApplicationID, "process", e.procID, "workers", e.cfg.Workers, "tasks_per_subtopology", e.layout.partitions)
 
 	runCtx, cancel := context.WithCancel(ctx)
@@ -174,6 +193,7 @@ func (e *Engine) Run(ctx context.Context) (err error) {
 		mu    sync.Mutex
 		first error
 	)
+	var workers []*worker
 	for i := 0; i < e.cfg.Workers; i++ {
 		w, err := newWorker(e, i)
 		if err != nil {
@@ -181,9 +201,10 @@ func (e *Engine) Run(ctx context.Context) (err error) {
 			wg.Wait()
 			return err
 		}
-		e.balancers.Lock()
-		e.balancers.list = append(e.balancers.list, w.bal)
-		e.balancers.Unlock()
+		workers = append(workers, w)
+		e.workers.Lock()
+		e.workers.list = append(e.workers.list, w)
+		e.workers.Unlock()
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -191,15 +212,51 @@ func (e *Engine) Run(ctx context.Context) (err error) {
 				mu.Lock()
 				if first == nil {
 					first = err
+					e.failed.Store(&first) // the probes fail at once
 				}
 				mu.Unlock()
 				cancel()
 			}
 		}()
 	}
-	wg.Wait()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		e.monitorLag(runCtx)
+	}()
+	stopped := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(stopped)
+	}()
+	select {
+	case <-stopped:
+	case <-runCtx.Done():
+		e.stopping.Store(true)
+		select {
+		case <-stopped:
+		case <-time.After(e.cfg.ShutdownTimeout):
+			// Unblock what waits on the producer (a flush, a transaction's
+			// end) and give the workers a last moment.
+			for _, w := range workers {
+				w.prodCancel()
+			}
+			select {
+			case <-stopped:
+			case <-time.After(shutdownGrace):
+				abandoned = true
+				mu.Lock()
+				defer mu.Unlock()
+				return errors.Join(first, fmt.Errorf("eddy: the shutdown did not finish within %v (ShutdownTimeout): a worker is stuck (see the log for what it waits on); what it did not commit will be processed again by the next owner of its tasks", e.cfg.ShutdownTimeout))
+			}
+		}
+	}
 	return first
 }
+
+// shutdownGrace is how long Run still waits, after ShutdownTimeout, for
+// workers whose producer waits it has just cancelled.
+const shutdownGrace = time.Second
 
 // loadProcessID reads the instance's process id from dir, creating it on
 // first start, so that the group leader recognises the instance (and the
@@ -231,47 +288,4 @@ func loadProcessID(dir string) (string, error) {
 		return "", fmt.Errorf("eddy: write process id: %w", err)
 	}
 	return id, nil
-}
-
-// Alive reports whether the engine runs: nil until it fails.
-func (e *Engine) Alive() error {
-	if err := e.failed.Load(); err != nil {
-		return *err
-	}
-	return nil
-}
-
-// Ready reports whether every active task of the process runs: nil once
-// every worker has received its first assignment and no active task is
-// being restored.
-func (e *Engine) Ready() error {
-	if err := e.Alive(); err != nil {
-		return err
-	}
-	e.balancers.Lock()
-	bals := slices.Clone(e.balancers.list)
-	e.balancers.Unlock()
-	if len(bals) < e.cfg.Workers {
-		return fmt.Errorf("starting: %d of %d workers created", len(bals), e.cfg.Workers)
-	}
-	running := map[processor.TaskID]bool{}
-	for _, id := range e.running.snapshot() {
-		running[id] = true
-	}
-	pending := 0
-	for i, b := range bals {
-		a, ok := b.LastAssignment()
-		if !ok {
-			return fmt.Errorf("starting: worker %d has no assignment yet", i)
-		}
-		for _, id := range a.ActiveTasks {
-			if !running[id] {
-				pending++
-			}
-		}
-	}
-	if pending > 0 {
-		return fmt.Errorf("%d assigned active tasks are not running yet (restoring their state)", pending)
-	}
-	return nil
 }

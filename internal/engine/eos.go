@@ -26,18 +26,10 @@ import (
 // records carry the event time of their input, which may be far in the
 // past (a backlog, or a partition held back by another member's open
 // transaction). Such records would fail the moment they are produced. A
-// commit that cannot complete is bounded instead by endTimeout, and a
-// transaction left open by a stuck or dead member by the transaction
-// timeout, after which the coordinator aborts it.
-const (
-	transactionTimeout = 10 * time.Second
-	// maxFailedCommits is how many commits in a row may abort before the
-	// worker gives up: an abort is normal after a rebalance, a long run
-	// of them means the cluster or the application is broken.
-	maxFailedCommits = 10
-	// endTimeout bounds one transaction commit or abort.
-	endTimeout = 30 * time.Second
-)
+// commit that cannot complete is bounded instead by commitAttemptTimeout
+// and TaskTimeout, and a transaction left open by a stuck or dead member
+// by the transaction timeout, after which the coordinator aborts it.
+const transactionTimeout = 10 * time.Second
 
 // transactionalID is the worker's transactional id: stable across restarts
 // of an instance that keeps its state directory (the process id lives
@@ -54,7 +46,6 @@ func eosOpts(appID, processID string, worker int) []kgo.Opt {
 		kgo.TransactionalID(transactionalID(appID, processID, worker)),
 		kgo.TransactionTimeout(transactionTimeout),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.RequireStableFetchOffsets(),
 	}
 }
 
@@ -63,7 +54,7 @@ func eosOpts(appID, processID string, worker int) []kgo.Opt {
 // its client is gone. INVALID_PRODUCER_EPOCH is not among them: the
 // coordinator answers it when it aborted a transaction that outlived the
 // transaction timeout (a long rebalance, a frozen process), which is an
-// abort like any other; if the producer cannot recover, maxFailedCommits
+// abort like any other; if the producer cannot recover, the task timeout
 // stops the worker.
 func fatalTxnError(err error) bool {
 	return errors.Is(err, kerr.ProducerFenced) ||
@@ -75,27 +66,29 @@ func fatalTxnError(err error) bool {
 // commitTransaction commits the open transaction after making sure every
 // record of it was delivered: a record that failed before it was ever sent
 // does not stop kgo from committing the rest, which would lose it, so a
-// transaction with any failed record is aborted instead. The changelog
-// records must have been produced already. w.mu is held.
-func (w *worker) commitTransaction(ctx context.Context) error {
-	if err := w.cl.Flush(ctx); err != nil {
-		return fmt.Errorf("flush the producer: %w", err)
+// transaction with any failed record, or whose records are not all
+// acknowledged within the attempt's deadline, is aborted instead and
+// tried again (see retryOrFail). The changelog records must have been
+// produced already. w.mu is held.
+func (w *worker) commitTransaction(ctx context.Context, start time.Time) error {
+	actx, cancel := w.attemptContext(ctx, start)
+	defer cancel()
+	begin := !w.mu.closing
+	if cause := w.flush(actx); cause != nil {
+		if err := w.retryOrFail(start, cause); err != nil {
+			// Abort what is open before failing, so that the next owner
+			// of these tasks need not wait for the transaction timeout.
+			return errors.Join(err, w.endTransaction(ctx, start, false, false))
+		}
+		return w.endTransaction(ctx, start, false, begin)
 	}
-	// kgo calls every promise before Flush returns.
-	w.produced.Lock()
-	failed := w.produced.err
-	w.produced.err = nil
-	w.produced.Unlock()
-	if failed != nil {
-		w.log.Warn("a record of the transaction failed; aborting it", "err", failed)
-		w.failedCommits++
-	}
-	return w.endTransaction(ctx, failed == nil, !w.mu.closing)
+	return w.endTransaction(ctx, start, true, begin)
 }
 
 // endTransaction ends the open transaction, committing the running tasks'
 // work if commit is set and the transaction can still commit, and begins
-// the next one if begin is set. w.mu is held.
+// the next one if begin is set. The transaction began to end at start.
+// w.mu is held.
 //
 // On a commit, the overlays are applied and checkpoints written. On an
 // abort (asked for, or forced by a rebalance or an error), every running
@@ -103,10 +96,9 @@ func (w *worker) commitTransaction(ctx context.Context) error {
 // checkpoint: the client has already rewound its positions to the last
 // committed offsets, and reopening also drops what processors kept in
 // memory about the aborted records.
-func (w *worker) endTransaction(ctx context.Context, commit, begin bool) error {
-	ctx, cancel := context.WithTimeout(ctx, endTimeout)
+func (w *worker) endTransaction(ctx context.Context, start time.Time, commit, begin bool) error {
+	ctx, cancel := w.attemptContext(ctx, start)
 	defer cancel()
-	start := time.Now()
 	committed, err := w.sess.End(ctx, kgo.TransactionEndTry(commit))
 	defer func() {
 		result := metrics.CommitOK
@@ -123,7 +115,7 @@ func (w *worker) endTransaction(ctx context.Context, commit, begin bool) error {
 		// when ctx ends, as after a long freeze): end it with an abort
 		// now, or the next Begin finds it still open.
 		// (Ending a transaction that is not open is a no-op.)
-		actx, acancel := context.WithTimeout(context.Background(), endTimeout)
+		actx, acancel := context.WithTimeout(w.prodCtx, commitAttemptTimeout)
 		_, aerr := w.sess.End(actx, kgo.TryAbort)
 		acancel()
 		if aerr != nil {
@@ -132,21 +124,20 @@ func (w *worker) endTransaction(ctx context.Context, commit, begin bool) error {
 		committed = false
 	}
 	w.mu.abortPending = false
-	if !committed && len(w.txnStart) > 0 {
+	if !committed && len(w.sinceCommit) > 0 {
 		// kgo's session rewinds only the partitions that have a committed
 		// offset: one whose first transaction aborts would go on from
 		// where the aborted transaction stopped, and its records would be
 		// lost. Rewind every partition the transaction read explicitly.
-		w.cl.SetOffsets(w.txnStart)
+		w.cl.SetOffsets(w.sinceCommit)
 	}
-	w.txnStart = nil
+	w.sinceCommit = nil
 	if err != nil && fatalTxnError(err) {
 		return fmt.Errorf("end transaction: %w (a newer instance with this transactional id, %s, fenced this one: do two instances share a state directory?)",
 			err, transactionalID(w.e.cfg.ApplicationID, w.e.procID, w.idx))
 	}
 	running := w.runningTasks(nil)
 	if committed {
-		w.failedCommits = 0
 		for _, at := range running {
 			if err := at.t.CommitStores(); err != nil {
 				return err
@@ -156,15 +147,17 @@ func (w *worker) endTransaction(ctx context.Context, commit, begin bool) error {
 				return err
 			}
 		}
+		w.committed()
 		w.log.Debug("transaction committed", "tasks", len(running), "took", time.Since(start))
 	} else {
-		if commit {
-			w.failedCommits++
+		if commit && err != nil {
+			// The commit itself failed (not a rebalance's abort): one
+			// more failed attempt.
+			if ferr := w.retryOrFail(start, fmt.Errorf("end transaction: %w", err)); ferr != nil {
+				return ferr
+			}
 		}
-		w.log.Info("transaction aborted; tasks rewind to the last committed offsets", "tasks", len(running), "wanted_commit", commit, "err", err, "aborts_in_a_row", w.failedCommits)
-		if w.failedCommits >= maxFailedCommits {
-			return fmt.Errorf("%d transactions in a row aborted, the last with: %v", w.failedCommits, err)
-		}
+		w.log.Info("transaction aborted; tasks rewind to the last committed offsets", "tasks", len(running), "wanted_commit", commit, "err", err)
 		if !begin {
 			// Shutting down: the tasks close next; just drop their writes.
 			for _, at := range running {
@@ -187,16 +180,17 @@ func (w *worker) endTransaction(ctx context.Context, commit, begin bool) error {
 	return nil
 }
 
-// noteTxnStart remembers where the open transaction started reading a
-// partition, the first time it reads from it.
-func (w *worker) noteTxnStart(topic string, partition int32, offset int64) {
-	if w.txnStart == nil {
-		w.txnStart = map[string]map[int32]kgo.EpochOffset{}
+// noteRead remembers where the worker started reading a partition since
+// the last commit (under exactly-once: in the open transaction), the
+// first time it reads from it.
+func (w *worker) noteRead(topic string, partition int32, offset int64) {
+	if w.sinceCommit == nil {
+		w.sinceCommit = map[string]map[int32]kgo.EpochOffset{}
 	}
-	ps := w.txnStart[topic]
+	ps := w.sinceCommit[topic]
 	if ps == nil {
 		ps = map[int32]kgo.EpochOffset{}
-		w.txnStart[topic] = ps
+		w.sinceCommit[topic] = ps
 	}
 	if _, ok := ps[partition]; !ok {
 		ps[partition] = kgo.EpochOffset{Epoch: -1, Offset: offset}

@@ -49,11 +49,12 @@ type worker struct {
 	// sess drives the transactions under exactly-once (nil otherwise); it
 	// wraps cl.
 	sess *kgo.GroupTransactSession
-	// failedCommits counts transactions in a row that aborted.
-	failedCommits int
-	// txnStart holds, per input partition, the offset of the first record
-	// the open transaction consumed: where an abort rewinds to.
-	txnStart map[string]map[int32]kgo.EpochOffset
+	// stall tracks a streak of failed commits.
+	stall stall
+	// sinceCommit holds, per input partition, the offset of the first
+	// record read since the last commit (under exactly-once: by the open
+	// transaction): where a failed commit rewinds to.
+	sinceCommit map[string]map[int32]kgo.EpochOffset
 
 	// prodCtx outlives the run context so that the final commit at
 	// shutdown can still produce.
@@ -90,6 +91,14 @@ type worker struct {
 	// standbys is the number of standby tasks in the last assignment,
 	// for the tasks-by-state metric (written by kgo's group goroutine).
 	standbys atomic.Int64
+
+	// For the probes (see health.go): the worker's last published
+	// health; whether it lost its tasks and has not been assigned since;
+	// its last group-membership error; when it was last assigned.
+	health       atomic.Pointer[workerHealth]
+	lost         atomic.Bool
+	groupErr     atomic.Pointer[timedError]
+	lastAssigned atomic.Pointer[time.Time]
 }
 
 // activeTask is a task owned by a worker, with its resources.
@@ -177,12 +186,15 @@ func newWorker(e *Engine, idx int) (*worker, error) {
 		kgo.FetchMaxWait(500*time.Millisecond),
 		kgo.ProducerLinger(5*time.Millisecond),
 		kgo.MaxBufferedRecords(100_000),
+		kgo.WithHooks(w),
 	)
 	if e.cfg.InstanceID != "" {
 		opts = append(opts, kgo.InstanceID(fmt.Sprintf("%s-%d", e.cfg.InstanceID, idx)))
 	}
 	if e.cfg.NoProduceRetries {
 		opts = append(opts, kgo.RecordRetries(0))
+	} else {
+		opts = append(opts, kgo.RecordRetries(produceRetries))
 	}
 	if e.cfg.ExactlyOnce {
 		// Appended last: the application's KafkaOptions must not turn
@@ -207,6 +219,9 @@ func newWorker(e *Engine, idx int) (*worker, error) {
 // group goroutine, before kgo's revoke and assign callbacks run for it.
 // It hands the standby tasks to the process's standby manager.
 func (w *worker) onAssignment(a rebalance.Assignment) {
+	now := time.Now()
+	w.lastAssigned.Store(&now)
+	w.lost.Store(false)
 	w.e.standbys.assign(w.idx, a.StandbyTasks)
 	w.standbys.Store(int64(len(a.StandbyTasks)))
 	w.wm.Rebalanced()
@@ -268,7 +283,7 @@ func (w *worker) run(ctx context.Context) (err error) {
 		_, gen := w.cl.GroupMetadata()
 		w.wm.SetGeneration(gen)
 		err := w.locked(func() error {
-			defer w.publishTaskCounts()
+			defer w.publishHealth()
 			if w.mu.fatal != nil {
 				return w.mu.fatal
 			}
@@ -298,7 +313,7 @@ func (w *worker) step(fetches kgo.Fetches) error {
 		// The open transaction lost tasks in a rebalance: abort it now. The
 		// client rewinds to the committed offsets, so the records in hand
 		// will come again; drop them.
-		return w.endTransaction(w.prodCtx, false, true)
+		return w.endTransaction(w.prodCtx, time.Now(), false, true)
 	}
 	fetches.EachError(func(topic string, p int32, err error) {
 		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
@@ -313,19 +328,12 @@ func (w *worker) step(fetches kgo.Fetches) error {
 		if len(p.Records) == 0 {
 			return
 		}
-		if w.sess != nil {
-			w.noteTxnStart(p.Topic, p.Partition, p.Records[0].Offset)
-		}
+		w.noteRead(p.Topic, p.Partition, p.Records[0].Offset)
 		id, ok := w.bal.Layout().TaskOf(p.Topic, p.Partition)
 		if at := w.mu.tasks[id]; ok && at != nil {
 			at.t.Add(p.Records)
 			at.tm.Consumed.Add(float64(len(p.Records)))
 		}
-		end := p.HighWatermark
-		if w.sess != nil {
-			end = p.LastStableOffset
-		}
-		w.e.metrics.m.SetConsumerLag(p.Topic, p.Partition, max(0, end-p.Records[len(p.Records)-1].Offset-1))
 	})
 	now := time.Now()
 	processed := 0
@@ -409,7 +417,7 @@ func (w *worker) produceFailed(r *kgo.Record, err error) {
 	w.produced.Lock()
 	defer w.produced.Unlock()
 	if w.produced.err == nil {
-		w.produced.err = fmt.Errorf("produce to %s: %w (check that the topic exists and the client may write to it)", r.Topic, err)
+		w.produced.err = fmt.Errorf("produce to %s-%d: %w", r.Topic, r.Partition, err)
 	}
 }
 
@@ -428,7 +436,10 @@ func (w *worker) onChangelogProduced(r *kgo.Record, err error) {
 
 // commit makes the work of tasks durable, in at-least-once order: changelog
 // records and outputs flushed, then input offsets committed, then the
-// overlays applied and checkpoints written.
+// overlays applied and checkpoints written. Every step is bounded (see
+// attemptContext); an attempt that fails with an error that may pass
+// rewinds the tasks to the last commit (see retryOrFail and rewind) and
+// returns nil, so that the loop goes on and tries again.
 func (w *worker) commit(ctx context.Context, tasks []*activeTask) error {
 	if len(tasks) == 0 {
 		return nil
@@ -439,18 +450,17 @@ func (w *worker) commit(ctx context.Context, tasks []*activeTask) error {
 	}
 	defer w.recordStoreSizes(tasks)
 	if w.sess != nil {
-		return w.commitTransaction(ctx)
+		return w.commitTransaction(ctx, start)
 	}
 	result := metrics.CommitFailed
 	defer func() { w.wm.ObserveCommit(result, time.Since(start)) }()
-	if err := w.cl.Flush(ctx); err != nil {
-		return fmt.Errorf("flush the producer: %w", err)
-	}
-	w.produced.Lock()
-	perr := w.produced.err
-	w.produced.Unlock()
-	if perr != nil {
-		return perr
+	actx, cancel := w.attemptContext(ctx, start)
+	defer cancel()
+	if cause := w.flush(actx); cause != nil {
+		if err := w.retryOrFail(start, cause); err != nil {
+			return err
+		}
+		return w.rewind()
 	}
 	offsets := map[string]map[int32]kgo.EpochOffset{}
 	for _, at := range tasks {
@@ -462,13 +472,14 @@ func (w *worker) commit(ctx context.Context, tasks []*activeTask) error {
 		}
 	}
 	if len(offsets) > 0 {
-		if err := w.commitOffsets(ctx, offsets); err != nil {
+		if err := w.commitOffsets(actx, offsets); err != nil {
 			// The outputs and changelog records are durable; only the
 			// offsets are not, so the records since the last commit will be
 			// processed again by whoever owns them next: at-least-once.
 			w.log.Warn("offset commit failed; records since the last commit will be processed again", "err", err)
 		}
 	}
+	w.sinceCommit = nil
 	for _, at := range tasks {
 		if err := at.t.CommitStores(); err != nil {
 			return err
@@ -479,6 +490,7 @@ func (w *worker) commit(ctx context.Context, tasks []*activeTask) error {
 		}
 	}
 	result = metrics.CommitOK
+	w.committed()
 	w.log.Debug("committed", "tasks", len(tasks), "took", time.Since(start))
 	return nil
 }
@@ -495,20 +507,6 @@ func (w *worker) recordStoreSizes(tasks []*activeTask) {
 			}
 		}
 	}
-}
-
-// publishTaskCounts exports how many tasks the worker has in each state.
-// w.mu is held.
-func (w *worker) publishTaskCounts() {
-	restoring, running := 0, 0
-	for _, at := range w.mu.tasks {
-		if at.running {
-			running++
-		} else {
-			restoring++
-		}
-	}
-	w.wm.SetTaskCounts(restoring, running, int(w.standbys.Load()))
 }
 
 func (w *worker) commitOffsets(ctx context.Context, offsets map[string]map[int32]kgo.EpochOffset) error {
@@ -642,6 +640,7 @@ func (w *worker) onLost(_ context.Context, _ *kgo.Client, lost map[string][]int3
 		return
 	}
 	w.log.Warn("tasks lost (session expired?); closing them without commit", "tasks", fmt.Sprint(ids))
+	w.lost.Store(true)
 	w.closeTasks(ids, false)
 	w.mu.abortPending = w.sess != nil
 }
@@ -660,11 +659,6 @@ func (w *worker) closeTasks(ids []processor.TaskID, clean bool) {
 		w.publishOwned()
 		w.e.running.set(id, false)
 		w.e.metrics.m.RemoveTask(id.String())
-		for topic, ps := range w.bal.Layout().Partitions([]processor.TaskID{id}) {
-			for _, p := range ps {
-				w.e.metrics.m.RemoveConsumerLag(topic, p)
-			}
-		}
 		w.restores.cancel(at)
 		if !clean {
 			at.t.AbortStores()
@@ -694,7 +688,9 @@ func (w *worker) shutdown(clean bool) error {
 	// Nothing new since the last commit means nothing to commit (and under
 	// exactly-once an empty commit costs kgo a 500 ms pause).
 	if clean && w.mu.fatal == nil && w.uncommitted {
-		ctx, cancel := context.WithTimeout(w.prodCtx, 30*time.Second)
+		// Half the shutdown budget: closing and leaving the group need
+		// the rest.
+		ctx, cancel := context.WithTimeout(w.prodCtx, w.e.cfg.ShutdownTimeout/2)
 		err = w.commit(ctx, w.runningTasks(nil))
 		cancel()
 		if err != nil {

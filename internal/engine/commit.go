@@ -1,0 +1,183 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// commitAttemptTimeout bounds one attempt at a commit: the flush of its
+// records, then the offset commit or the transaction's end. Kafka Streams'
+// producer gives a record delivery.timeout.ms (2 minutes) before it fails;
+// an attempt here is shorter because a failed attempt is retried, warned
+// about and shown in health, and only TaskTimeout of them fails the
+// application.
+const commitAttemptTimeout = 30 * time.Second
+
+// produceRetries is how many times the producer retries a record whose
+// write failed with an error that may pass (NOT_ENOUGH_REPLICAS,
+// NOT_LEADER_OR_FOLLOWER, ...) before it fails the record with that error:
+// with kgo's backoff (250ms doubling up to 5s), about 13 seconds of
+// retries, inside one commit attempt. The worker then knows the cause
+// (the error, topic and partition) to warn about, goes back to its last
+// commit and tries again, until TaskTimeout. Transient blips (a leader
+// moving) pass within the retries.
+const produceRetries = 6
+
+// stall is the state of a worker whose commits fail. The loop goroutine
+// owns it; publishHealth copies it for the probes.
+type stall struct {
+	// since is when the first failed attempt of the current streak began
+	// (zero: the last commit succeeded).
+	since time.Time
+	// attempts counts the failed attempts of the streak.
+	attempts int
+	// cause is why the last attempt failed.
+	cause error
+}
+
+// CommitTimeoutError is returned by Run when a worker's commits kept
+// failing with errors that may pass for longer than TaskTimeout.
+type CommitTimeoutError struct {
+	// Worker is the index of the worker whose commits failed.
+	Worker int
+	// Stalled is how long the commits had been failing.
+	Stalled time.Duration
+	// Attempts is how many attempts failed.
+	Attempts int
+	// Cause is why the last attempt failed.
+	Cause error
+}
+
+func (e *CommitTimeoutError) Error() string {
+	return fmt.Sprintf("commits failed for %v (%d attempts), longer than the task timeout; the last attempt failed with: %v (check the brokers: are enough in-sync replicas up for the topics' min.insync.replicas, and may the application write to them?)",
+		e.Stalled.Round(time.Millisecond), e.Attempts, e.Cause)
+}
+
+// Unwrap returns the cause of the last failed attempt.
+func (e *CommitTimeoutError) Unwrap() error { return e.Cause }
+
+// attemptContext returns the context of one commit attempt that began at
+// start: bounded by commitAttemptTimeout, and by the moment the worker's
+// task timeout runs out.
+func (w *worker) attemptContext(parent context.Context, start time.Time) (context.Context, context.CancelFunc) {
+	since := w.stall.since
+	if since.IsZero() {
+		since = start
+	}
+	deadline := start.Add(commitAttemptTimeout)
+	if limit := since.Add(w.e.cfg.TaskTimeout); limit.Before(deadline) {
+		deadline = limit
+	}
+	return context.WithDeadline(parent, deadline)
+}
+
+// flush waits until every record produced so far is acknowledged. It
+// returns nil, or why not: the first record that failed, or ctx's end
+// with the number of records still waiting. A record's failure is
+// forgotten once returned: it belongs to the attempt that returns it.
+func (w *worker) flush(ctx context.Context) error {
+	begin := time.Now()
+	err := w.cl.Flush(ctx)
+	w.produced.Lock()
+	failed := w.produced.err
+	w.produced.err = nil
+	w.produced.Unlock()
+	if failed != nil {
+		return failed
+	}
+	if err != nil {
+		return fmt.Errorf("%d records were not acknowledged within %v (is a broker down or unreachable?): %w",
+			w.cl.BufferedProduceRecords(), time.Since(begin).Round(time.Millisecond), err)
+	}
+	return nil
+}
+
+// mayPass reports whether a commit that failed with err may succeed if
+// tried again: the broker answered with a retriable error, or did not
+// answer in time.
+func mayPass(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, kgo.ErrRecordTimeout) || errors.Is(err, kgo.ErrRecordRetries) {
+		return true
+	}
+	var ke *kerr.Error
+	if errors.As(err, &ke) {
+		return ke.Retriable
+	}
+	return false
+}
+
+// retryOrFail decides what follows a commit attempt that began at start
+// and failed with cause: nil when the worker goes back to its last commit
+// and tries again (it warns, and health and the stall metric show it), or
+// the error to fail with. An error that cannot pass, any error under
+// FailOnProductionError, and a streak of failures longer than the task
+// timeout fail.
+func (w *worker) retryOrFail(start time.Time, cause error) error {
+	switch {
+	case errors.Is(cause, context.Canceled):
+		return fmt.Errorf("commit abandoned by the shutdown: %w", cause)
+	case w.mu.closing:
+		return cause // shutdown's final commit: it says so
+	case w.e.cfg.NoProduceRetries || !mayPass(cause):
+		return fmt.Errorf("%w (check that the topic exists and the application may write to it)", cause)
+	}
+	if w.stall.since.IsZero() {
+		w.stall.since = start
+	}
+	w.stall.attempts++
+	if errors.Is(cause, context.DeadlineExceeded) && w.stall.cause != nil && !errors.Is(w.stall.cause, context.DeadlineExceeded) {
+		// The attempt ran out of time before any record failed: the last
+		// error a broker gave is still the best-known cause.
+		cause = fmt.Errorf("%w; an earlier attempt failed with: %w", cause, w.stall.cause)
+	}
+	w.stall.cause = cause
+	stalled := time.Since(w.stall.since)
+	w.wm.SetCommitStall(stalled)
+	w.publishHealth()
+	if stalled >= w.e.cfg.TaskTimeout {
+		return &CommitTimeoutError{Worker: w.idx, Stalled: stalled, Attempts: w.stall.attempts, Cause: cause}
+	}
+	w.log.Warn("commit attempt failed; going back to the last commit to try again",
+		"attempt", w.stall.attempts, "stalled_for", stalled.Round(time.Millisecond), "task_timeout", w.e.cfg.TaskTimeout, "cause", cause)
+	return nil
+}
+
+// committed ends a streak of failed commits, if any.
+func (w *worker) committed() {
+	if w.stall.since.IsZero() {
+		return
+	}
+	w.log.Info("commits succeed again", "stalled_for", time.Since(w.stall.since).Round(time.Millisecond), "failed_attempts", w.stall.attempts)
+	w.stall = stall{}
+	w.wm.SetCommitStall(0)
+	w.publishHealth()
+}
+
+// rewind drops the work of the running tasks since the last commit, under
+// at-least-once, after a commit attempt failed: the records still
+// buffered in the producer are failed, the tasks are reopened from their
+// checkpoints (their uncommitted store writes dropped), and every input
+// partition read since the last commit goes back to where that reading
+// started. Records produced before the failure stay written, so this is a
+// replay after a crash: outputs may repeat. w.mu is held.
+func (w *worker) rewind() error {
+	ctx, cancel := context.WithTimeout(w.prodCtx, commitAttemptTimeout)
+	err := w.cl.AbortBufferedRecords(ctx)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("drop the records of a failed commit: %w", err)
+	}
+	w.produced.Lock()
+	w.produced.err = nil
+	w.produced.Unlock()
+	if len(w.sinceCommit) > 0 {
+		w.cl.SetOffsets(w.sinceCommit)
+	}
+	w.sinceCommit = nil
+	return w.reopen(w.runningTasks(nil))
+}
