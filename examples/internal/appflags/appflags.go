@@ -35,6 +35,8 @@ type Flags struct {
 	Probing        time.Duration
 	AdminAddr      string
 	Rack           string
+	TaskTimeout    time.Duration
+	ShutdownTime   time.Duration
 	Verbose        bool
 	KafkaDebug     bool
 }
@@ -59,6 +61,8 @@ func Register(fs *flag.FlagSet, appID, brokersHelp string) *Flags {
 	fs.DurationVar(&f.Probing, "probing-interval", 0, "probing rebalance interval while warm-ups exist (default: eddy's)")
 	fs.StringVar(&f.AdminAddr, "admin-addr", "", "serve /metrics, /healthz and /readyz on this host:port")
 	fs.StringVar(&f.Rack, "rack", "", "this instance's rack")
+	fs.DurationVar(&f.TaskTimeout, "task-timeout", 0, "how long commits may keep failing before the application fails (default: eddy's)")
+	fs.DurationVar(&f.ShutdownTime, "shutdown-timeout", 0, "how long a shutdown may take before Run returns anyway (default: eddy's)")
 	fs.BoolVar(&f.Verbose, "v", false, "debug logging")
 	fs.BoolVar(&f.KafkaDebug, "kafka-debug", false, "log franz-go's own debug output to stderr (very verbose)")
 	return f
@@ -113,5 +117,7 @@ func (f *Flags) Options(log *slog.Logger) ([]eddy.Option, error) {
 	set(f.Probing > 0, eddy.ProbingRebalanceInterval(f.Probing))
 	set(f.AdminAddr != "", eddy.AdminAddr(f.AdminAddr))
 	set(f.Rack != "", eddy.Rack(f.Rack))
+	set(f.TaskTimeout > 0, eddy.TaskTimeout(f.TaskTimeout))
+	set(f.ShutdownTime > 0, eddy.ShutdownTimeout(f.ShutdownTime))
 	return opts, nil
 }
