@@ -189,6 +189,10 @@ func (w *worker) openTask(id processor.TaskID) (*activeTask, error) {
 				w.log.Warn("skipping a record", "err", err, "dead_letter_topic", w.e.cfg.DeadLetterTopic)
 			},
 		},
+		OnDrop: func(d task.Drop) {
+			tm.Dropped(dropReason(d.Reason))
+			logDrop(w.log, id, d)
+		},
 	})
 	if err != nil {
 		at.taskStores.close()
