@@ -3,6 +3,7 @@ package task_test
 import (
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -81,5 +82,54 @@ func TestNullsNeverReachTheSerdes(t *testing.T) {
 	}
 	if len(out) != 3 || out[0].Key != nil || out[1].Value != nil || out[2].Key != nil || out[2].Value != nil {
 		t.Errorf("outputs %v: the nulls did not stay null", out)
+	}
+}
+
+// Grouping after a key change drops records with a null key or value
+// before they are written to the repartition topic, and reports each drop
+// with the node and the input record.
+func TestRepartitionForAnAggregationDropsNulls(t *testing.T) {
+	b := topology.NewBuilder()
+	src := topology.Source(b, "in", serde.String(), serde.Bytes())
+	topology.SelectKey(src, func(k string, _ []byte) []byte {
+		if k == "none" {
+			return nil
+		}
+		return append([]byte{}, k...)
+	}, topology.Named("rekey")).WithSerdes(serde.Bytes(), nil).
+		GroupByKey(topology.Named("g")).Count(topology.StoreName("counts"))
+	top, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []*kgo.Record
+	var drops []task.Drop
+	tk := startTask(t, top, 0, &out, &drops)
+	ts := time.UnixMilli(1)
+	tk.Add([]*kgo.Record{
+		{Topic: "in", Offset: 7, Key: []byte("a"), Value: []byte("1"), Timestamp: ts},
+		{Topic: "in", Offset: 8, Key: []byte("none"), Value: []byte("2"), Timestamp: ts},
+		{Topic: "in", Offset: 9, Key: []byte("b"), Value: nil, Timestamp: ts},
+		{Topic: "in", Offset: 10, Key: []byte(""), Value: []byte{}, Timestamp: ts},
+	})
+	if _, err := tk.Process(10); err != nil {
+		t.Fatalf("Process: %v", err)
+	}
+	var written []string
+	for _, r := range out {
+		if r.Topic != "app-g-repartition" {
+			t.Errorf("record for %s, want only the repartition topic", r.Topic)
+		}
+		written = append(written, string(r.Key)+"="+string(r.Value))
+	}
+	if len(written) != 2 || written[0] != "a=1" || written[1] != "=" {
+		t.Errorf("written to the repartition topic: %q, want [a=1 =]", written)
+	}
+	want := []task.Drop{
+		{Reason: task.DropNullKey, Node: "g-repartition-sink", Origin: processor.Origin{Topic: "in", Offset: 8}, HasOrigin: true},
+		{Reason: task.DropNullValue, Node: "g-repartition-sink", Origin: processor.Origin{Topic: "in", Offset: 9}, HasOrigin: true},
+	}
+	if len(drops) != len(want) || drops[0] != want[0] || drops[1] != want[1] {
+		t.Errorf("drops = %+v, want %+v", drops, want)
 	}
 }
