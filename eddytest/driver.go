@@ -34,6 +34,7 @@ type Driver struct {
 	pending []*kgo.Record // emitted, not yet routed
 	now     time.Time
 	errors  task.ErrorPolicy
+	dropped map[string]int64 // by reason
 	closed  bool
 }
 
@@ -75,6 +76,7 @@ func New(top *topology.Topology, opts ...Option) (*Driver, error) {
 		readers: map[string]*task.Task{},
 		outputs: map[string][]*kgo.Record{},
 		offsets: map[string]int64{},
+		dropped: map[string]int64{},
 		now:     time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC),
 	}
 	for _, o := range opts {
@@ -91,6 +93,7 @@ func New(top *topology.Topology, opts ...Option) (*Driver, error) {
 			Spec:          spec,
 			Backends:      backends,
 			Output:        func(r *kgo.Record) { d.pending = append(d.pending, r) },
+			OnDrop:        func(drop task.Drop) { d.dropped[string(drop.Reason)]++ },
 		}
 		cfg.Errors = d.errors
 		t, err := task.New(cfg)
@@ -211,6 +214,12 @@ func (d *Driver) Skipped() int64 {
 	return n
 }
 
+// DroppedRecords is the number of records the topology dropped on purpose
+// for reason, as the engine counts them in eddy_dropped_records_total:
+// "null_key" and "null_value" are the records with a null key or value
+// that stream aggregations drop.
+func (d *Driver) DroppedRecords(reason string) int64 { return d.dropped[reason] }
+
 // RawOutput returns and removes the records written to topic (a sink
 // topic or a changelog topic) so far.
 func (d *Driver) RawOutput(topic string) []*kgo.Record {
@@ -248,17 +257,42 @@ func NewInputTopic[K, V any](d *Driver, topic string, keys serde.Serde[K], value
 // Pipe feeds a record stamped with the driver's wall-clock time.
 func (in *InputTopic[K, V]) Pipe(k K, v V) error { return in.PipeAt(k, v, in.d.now) }
 
-// PipeAt feeds a record with timestamp ts.
+// PipeAt feeds a record with timestamp ts. A nil key or value (of a
+// pointer, slice, map or interface type) is fed as a Kafka null.
 func (in *InputTopic[K, V]) PipeAt(k K, v V, ts time.Time) error {
-	kb, err := in.keys.Serialize(in.topic, k)
-	if err != nil {
-		return err
+	return in.pipe(processor.Record[K, V]{Key: k, Value: v}, ts)
+}
+
+// PipeRecord feeds rec with its headers. Its key and value are fed as a
+// Kafka null when rec.KeyIsNull or rec.ValueIsNull, so that NullKey and
+// NullValue feed nulls of any type. A zero Timestamp stands for the
+// driver's wall-clock time.
+func (in *InputTopic[K, V]) PipeRecord(rec processor.Record[K, V]) error {
+	ts := rec.Timestamp
+	if ts.IsZero() {
+		ts = in.d.now
 	}
-	vb, err := in.values.Serialize(in.topic, v)
-	if err != nil {
-		return err
+	return in.pipe(rec, ts)
+}
+
+func (in *InputTopic[K, V]) pipe(rec processor.Record[K, V], ts time.Time) error {
+	var kb, vb []byte
+	var err error
+	if !rec.KeyIsNull() {
+		if kb, err = in.keys.Serialize(in.topic, rec.Key); err != nil {
+			return err
+		}
 	}
-	return in.d.PipeRaw(in.topic, kb, vb, ts)
+	if !rec.ValueIsNull() {
+		if vb, err = in.values.Serialize(in.topic, rec.Value); err != nil {
+			return err
+		}
+	}
+	var headers []kgo.RecordHeader
+	for _, h := range rec.Headers {
+		headers = append(headers, kgo.RecordHeader{Key: h.Key, Value: h.Value})
+	}
+	return in.d.PipeRaw(in.topic, kb, vb, ts, headers...)
 }
 
 // OutputTopic reads typed records from one sink topic.
@@ -275,20 +309,27 @@ func NewOutputTopic[K, V any](d *Driver, topic string, keys serde.Serde[K], valu
 }
 
 // ReadRecords returns and removes everything written to the topic so
-// far, in order.
+// far, in order. A null key or value is not deserialized: it reads as the
+// zero value with NullKey or NullValue set, as sources read it.
 func (out *OutputTopic[K, V]) ReadRecords() ([]processor.Record[K, V], error) {
 	raw := out.d.RawOutput(out.topic)
 	recs := make([]processor.Record[K, V], 0, len(raw))
 	for _, r := range raw {
-		k, err := out.keys.Deserialize(out.topic, r.Key)
-		if err != nil {
-			return nil, err
+		rec := processor.Record[K, V]{Timestamp: r.Timestamp, NullKey: r.Key == nil, NullValue: r.Value == nil}
+		if !rec.NullKey {
+			k, err := out.keys.Deserialize(out.topic, r.Key)
+			if err != nil {
+				return nil, err
+			}
+			rec.Key = k
 		}
-		v, err := out.values.Deserialize(out.topic, r.Value)
-		if err != nil {
-			return nil, err
+		if !rec.NullValue {
+			v, err := out.values.Deserialize(out.topic, r.Value)
+			if err != nil {
+				return nil, err
+			}
+			rec.Value = v
 		}
-		rec := processor.Record[K, V]{Key: k, Value: v, Timestamp: r.Timestamp}
 		for _, h := range r.Headers {
 			rec.Headers = append(rec.Headers, processor.Header{Key: h.Key, Value: h.Value})
 		}

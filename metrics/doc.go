@@ -26,6 +26,12 @@
 //     sent to sink and repartition topics.
 //   - eddy_task_changelog_records_produced_total (counter; task): records
 //     the task sent to the changelog topics of its stores.
+//   - eddy_dropped_records_total (counter; task, reason): records the task
+//     dropped on purpose, as Kafka Streams' dropped-records-total, by
+//     reason: null_key or null_value, a record with a null key or value
+//     that a stream aggregation (count, reduce, aggregate) skips, whether
+//     at the aggregation or before the repartition topic that feeds it.
+//     Both series exist, at zero, from the task's start.
 //   - eddy_process_batch_duration_seconds (histogram; worker): time a worker
 //     took to process one polled batch through its tasks, from 100µs to
 //     10s. It is per batch, not per record: a clock read per record would

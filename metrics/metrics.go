@@ -22,6 +22,7 @@ const (
 	labelTopic     = "topic"
 	labelPartition = "partition"
 	labelStore     = "store"
+	labelReason    = "reason"
 )
 
 // Histogram buckets, in the metric's unit.
@@ -57,6 +58,22 @@ const (
 
 var commitResults = []CommitResult{CommitOK, CommitAborted, CommitFailed}
 
+// DropReason is why a task dropped a record on purpose, the reason label
+// of eddy_dropped_records_total.
+type DropReason string
+
+// The drop reasons.
+const (
+	// DropNullKey is a record with a null key that a stream aggregation
+	// skipped.
+	DropNullKey DropReason = "null_key"
+	// DropNullValue is a record with a null value that a stream
+	// aggregation skipped.
+	DropNullValue DropReason = "null_value"
+)
+
+var dropReasons = []DropReason{DropNullKey, DropNullValue}
+
 // The values of the state label of eddy_tasks.
 const (
 	stateRestoring = "restoring" // an active task restoring its stores
@@ -71,6 +88,7 @@ type Metrics struct {
 	taskProcessed         *prometheus.CounterVec
 	taskProduced          *prometheus.CounterVec
 	taskChangelogProduced *prometheus.CounterVec
+	dropped               *prometheus.CounterVec
 	restoreRemaining      *prometheus.GaugeVec
 	restored              *prometheus.CounterVec
 	standbyLag            *prometheus.GaugeVec
@@ -146,6 +164,8 @@ func New(reg prometheus.Registerer, constLabels prometheus.Labels) (*Metrics, er
 			"Records the task sent to sink and repartition topics.", labelTask),
 		taskChangelogProduced: counter("task_changelog_records_produced_total",
 			"Records the task sent to the changelog topics of its stores.", labelTask),
+		dropped: counter("dropped_records_total",
+			"Records the task dropped on purpose, by reason: null_key or null_value (a stream aggregation skips records with a null key or value).", labelTask, labelReason),
 		restoreRemaining: gauge("restore_remaining_records",
 			"Changelog records the task has left to restore before it can process input.", labelTask),
 		restored: counter("restored_records_total",
@@ -180,7 +200,7 @@ func New(reg prometheus.Registerer, constLabels prometheus.Labels) (*Metrics, er
 	}
 	m.byTask = []*prometheus.MetricVec{
 		m.taskConsumed.MetricVec, m.taskProcessed.MetricVec, m.taskProduced.MetricVec,
-		m.taskChangelogProduced.MetricVec, m.restoreRemaining.MetricVec, m.restored.MetricVec,
+		m.taskChangelogProduced.MetricVec, m.dropped.MetricVec, m.restoreRemaining.MetricVec, m.restored.MetricVec,
 		m.standbyLag.MetricVec, m.storeSize.MetricVec,
 	}
 	m.byWorker = []*prometheus.MetricVec{
@@ -227,7 +247,8 @@ func register(reg prometheus.Registerer, all []namedCollector, constLabels prome
 }
 
 // Task returns the metrics of task id ("0_3"), creating them on first use:
-// the record counters at zero, so that rate() sees the task from its start;
+// the record counters (and the dropped-records counter of each reason) at
+// zero, so that rate() sees the task from its start;
 // the restore, standby and store series when first set. Later calls return
 // the same handle, which the caller should keep: its counters are the
 // children of the vectors, so counting a record costs one atomic add and no
@@ -245,8 +266,12 @@ func (m *Metrics) Task(id string) *TaskMetrics {
 		Processed:         m.taskProcessed.WithLabelValues(id),
 		Produced:          m.taskProduced.WithLabelValues(id),
 		ChangelogProduced: m.taskChangelogProduced.WithLabelValues(id),
+		dropped:           make(map[DropReason]prometheus.Counter, len(dropReasons)),
 		m:                 m,
 		id:                id,
+	}
+	for _, r := range dropReasons {
+		t.dropped[r] = m.dropped.WithLabelValues(id, string(r))
 	}
 	m.mu.tasks[id] = t
 	return t
@@ -343,6 +368,9 @@ type TaskMetrics struct {
 	// ChangelogProduced counts records the task sent to its changelogs.
 	ChangelogProduced prometheus.Counter
 
+	// dropped holds the series of each DropReason; read-only once made.
+	dropped map[DropReason]prometheus.Counter
+
 	m  *Metrics
 	id string
 	mu struct {
@@ -355,6 +383,21 @@ type TaskMetrics struct {
 		restored         prometheus.Counter
 		standbyLag       prometheus.Gauge
 		stores           map[string]prometheus.Gauge
+	}
+}
+
+// Dropped counts a record the task dropped on purpose, for reason. The
+// DropReason constants cost one atomic add; another reason makes its
+// series on the spot.
+func (t *TaskMetrics) Dropped(reason DropReason) {
+	if c, ok := t.dropped[reason]; ok {
+		c.Inc()
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.mu.removed {
+		t.m.dropped.WithLabelValues(t.id, string(reason)).Inc()
 	}
 }
 

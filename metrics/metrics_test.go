@@ -35,6 +35,7 @@ func exercise(m *metrics.Metrics) {
 	task.Processed.Add(9)
 	task.Produced.Add(4)
 	task.ChangelogProduced.Add(2)
+	task.Dropped(metrics.DropNullKey)
 	task.SetRestoreRemaining(0)
 	task.AddRestored(100)
 	task.SetStandbyLag(0)
@@ -168,6 +169,10 @@ func TestValues(t *testing.T) {
 	}
 	task.AddRestored(5)
 	task.AddRestored(6)
+	task.Dropped(metrics.DropNullKey)
+	task.Dropped(metrics.DropNullValue)
+	task.Dropped(metrics.DropNullValue)
+	task.Dropped("other")
 	m.SetConsumerLag("in", 0, 7)
 	m.SetConsumerLag("in", 0, 4)
 
@@ -191,6 +196,11 @@ eddy_tasks{application="wordcount",state="standby",worker="1"} 0
 # HELP eddy_task_records_processed_total Records the task ran through its topology.
 # TYPE eddy_task_records_processed_total counter
 eddy_task_records_processed_total{application="wordcount",task="1_0"} 3
+# HELP eddy_dropped_records_total Records the task dropped on purpose, by reason: null_key or null_value (a stream aggregation skips records with a null key or value).
+# TYPE eddy_dropped_records_total counter
+eddy_dropped_records_total{application="wordcount",reason="null_key",task="1_0"} 1
+eddy_dropped_records_total{application="wordcount",reason="null_value",task="1_0"} 2
+eddy_dropped_records_total{application="wordcount",reason="other",task="1_0"} 1
 # HELP eddy_restored_records_total Changelog records restored into the task's stores; rate() of it is the restore rate.
 # TYPE eddy_restored_records_total counter
 eddy_restored_records_total{application="wordcount",task="1_0"} 11
@@ -201,6 +211,7 @@ eddy_consumer_lag_records{application="wordcount",partition="0",topic="in"} 4
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want),
 		"eddy_commits_total", "eddy_rebalances_total", "eddy_group_generation", "eddy_tasks",
 		"eddy_task_records_processed_total", "eddy_restored_records_total", "eddy_consumer_lag_records",
+		"eddy_dropped_records_total",
 	); err != nil {
 		t.Error(err)
 	}
@@ -221,6 +232,8 @@ func TestRemoveTask(t *testing.T) {
 		task.Processed.Inc()
 		task.Produced.Inc()
 		task.ChangelogProduced.Inc()
+		task.Dropped(metrics.DropNullKey)
+		task.Dropped("other")
 		task.SetRestoreRemaining(5)
 		task.AddRestored(1)
 		task.SetStandbyLag(3)
@@ -231,6 +244,8 @@ func TestRemoveTask(t *testing.T) {
 	m.RemoveTask("0_1")
 	// A handle kept past RemoveTask must not bring its series back.
 	stale.Consumed.Inc()
+	stale.Dropped(metrics.DropNullValue)
+	stale.Dropped("other")
 	stale.SetRestoreRemaining(1)
 	stale.AddRestored(1)
 	stale.SetStandbyLag(1)
@@ -240,7 +255,7 @@ func TestRemoveTask(t *testing.T) {
 	for _, name := range []string{
 		"eddy_task_records_consumed_total", "eddy_task_records_processed_total",
 		"eddy_task_records_produced_total", "eddy_task_changelog_records_produced_total",
-		"eddy_restore_remaining_records", "eddy_restored_records_total",
+		"eddy_dropped_records_total", "eddy_restore_remaining_records", "eddy_restored_records_total",
 		"eddy_standby_lag_records", "eddy_store_size_bytes",
 	} {
 		got := series(t, reg, name)

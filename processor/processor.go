@@ -14,11 +14,23 @@ type Header struct {
 // timestamp that drives stream time and the headers it carries. Forwarding
 // a record passes it by value; a processor that changes Headers must copy
 // the slice first if it forwards the same record more than once.
+//
+// A key or value may be null, as in Kafka (see the package doc): test it
+// with KeyIsNull and ValueIsNull.
 type Record[K, V any] struct {
 	Key       K
 	Value     V
 	Timestamp time.Time
 	Headers   []Header
+	// NullKey marks a null key (the Kafka record had none), which is not
+	// the same as an empty one; Key then holds K's zero value. Sources set
+	// it, and a record forwarded as it is keeps it. Set it to forward a
+	// null key of a type that has no nil (a string, a number, a struct).
+	NullKey bool
+	// NullValue marks a null value (a tombstone), which is not the same
+	// as an empty one; Value then holds V's zero value. It works as
+	// NullKey does.
+	NullValue bool
 }
 
 // Origin says where the record being processed was read from. Records

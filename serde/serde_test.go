@@ -67,3 +67,47 @@ func TestStringAndBytes(t *testing.T) {
 		t.Fatal("nil must stay nil")
 	}
 }
+
+// TestNullContract checks the built-ins against Kafka's contract for null
+// (a nil slice), as far as each type allows: null deserializes to the
+// zero value without error, and empty data stays distinct from null.
+func TestNullContract(t *testing.T) {
+	if v, err := String().Deserialize("t", nil); err != nil || v != "" {
+		t.Errorf("String().Deserialize(nil) = %q, %v; want \"\", nil", v, err)
+	}
+	if b, err := String().Serialize("t", ""); err != nil || b == nil || len(b) != 0 {
+		t.Errorf("String().Serialize(\"\") = %#v, %v; want an empty, non-nil slice", b, err)
+	}
+	if v, err := Int64().Deserialize("t", nil); err != nil || v != 0 {
+		t.Errorf("Int64().Deserialize(nil) = %d, %v; want 0, nil", v, err)
+	}
+	if _, err := Int64().Deserialize("t", []byte{}); err == nil {
+		t.Error("Int64().Deserialize of empty data succeeded; empty is not null")
+	}
+	if b, err := Bytes().Serialize("t", nil); err != nil || b != nil {
+		t.Errorf("Bytes().Serialize(nil) = %#v, %v; want nil", b, err)
+	}
+	if b, err := Bytes().Deserialize("t", []byte{}); err != nil || b == nil {
+		t.Errorf("Bytes().Deserialize(empty) = %#v, %v; want empty, not nil", b, err)
+	}
+
+	type point struct{ X, Y int }
+	if v, err := JSON[point]().Deserialize("t", nil); err != nil || v != (point{}) {
+		t.Errorf("JSON[point]().Deserialize(nil) = %v, %v; want the zero point, nil", v, err)
+	}
+	if v, err := JSON[*point]().Deserialize("t", nil); err != nil || v != nil {
+		t.Errorf("JSON[*point]().Deserialize(nil) = %v, %v; want nil, nil", v, err)
+	}
+	if _, err := JSON[point]().Deserialize("t", []byte{}); err == nil {
+		t.Error("JSON().Deserialize of empty data succeeded; empty is not null")
+	}
+	// A nil pointer is the JSON text null, which a store keeps and reads
+	// back as nil.
+	b, err := JSON[*point]().Serialize("t", nil)
+	if err != nil || string(b) != "null" {
+		t.Fatalf("JSON[*point]().Serialize(nil) = %q, %v; want the text null", b, err)
+	}
+	if v, err := JSON[*point]().Deserialize("t", b); err != nil || v != nil {
+		t.Errorf("JSON[*point]().Deserialize(null text) = %v, %v; want nil, nil", v, err)
+	}
+}

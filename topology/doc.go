@@ -35,6 +35,41 @@
 // task. <name> is the grouping's Named option, else the store's name, else a
 // generated node name.
 //
+// # Nulls
+//
+// Keys and values may be null, as in Kafka (see package processor for how
+// a Record carries a null, and package serde for why serdes never see
+// one). The DSL follows Kafka Streams:
+//
+//   - Operations that pass records on as they are (Filter, Peek, Merge,
+//     Split) keep a null key or value, and MapValues and FlatMapValues keep
+//     a null key, SelectKey and GroupBy a null value. A sink writes a null
+//     as a Kafka null; a record with a null key goes to the partition the
+//     producer's default partitioner picks.
+//   - The functions the DSL calls (predicates, mappers, key selectors,
+//     aggregators) get a null key or value as the zero value of its type,
+//     which is nil for pointers, slices, maps and interfaces: use such a
+//     type where null must be told apart from a real value, or the
+//     Processor API, which sees Record.NullKey and Record.NullValue. What a
+//     function returns is null if it is nil, so a key selector returning a
+//     nil pointer makes a null key.
+//   - Stream aggregations (Count, Reduce, Aggregate) drop every record
+//     with a null key or value, as Kafka Streams' KStreamAggregate and
+//     KStreamReduce do. Each drop is counted in the task's
+//     eddy_dropped_records_total metric (reason null_key or null_value)
+//     and logged at debug level; Kafka Streams logs at warn, but a topic
+//     whose records have no keys would flood the log.
+//   - Grouping after a key change drops those records before the
+//     repartition topic, counted the same way. Here eddy differs from Kafka
+//     Streams on purpose: since Kafka 3.7 (KIP-962) Kafka Streams writes
+//     them to the repartition topic and drops them in the aggregation that
+//     reads it. The result is the same; eddy's repartition topic of a
+//     grouping feeds nothing but its aggregation, so eddy saves the write,
+//     the read and the skew that records without keys bring to it.
+//
+// There is no table read from a topic yet, so there is no tombstone
+// handling for one.
+//
 // # Stores
 //
 // Aggregations materialize into key-value stores, logged to compacted

@@ -271,7 +271,7 @@ func Map[K, V, KR, VR any](s Stream[K, V], fn func(K, V) (KR, VR), opts ...Optio
 // MapValues transforms every value, keeping the key (no repartitioning).
 func MapValues[K, V, VR any](s Stream[K, V], fn func(V) VR, opts ...Option) Stream[K, VR] {
 	n := addProcessor(s.b, "mapvalues", collect(opts), []*node{s.n}, nil, processor.Func(func(ctx processor.Context[K, VR], r processor.Record[K, V]) error {
-		return ctx.Forward(processor.Record[K, VR]{Key: r.Key, Value: fn(r.Value), Timestamp: r.Timestamp, Headers: r.Headers})
+		return ctx.Forward(processor.Record[K, VR]{Key: r.Key, NullKey: r.NullKey, Value: fn(r.Value), Timestamp: r.Timestamp, Headers: r.Headers})
 	}))
 	return derive[K, V, K, VR](s, n, s.keyChanged)
 }
@@ -295,7 +295,7 @@ func FlatMap[K, V, KR, VR any](s Stream[K, V], fn func(K, V) []KeyValue[KR, VR],
 func FlatMapValues[K, V, VR any](s Stream[K, V], fn func(V) []VR, opts ...Option) Stream[K, VR] {
 	n := addProcessor(s.b, "flatmapvalues", collect(opts), []*node{s.n}, nil, processor.Func(func(ctx processor.Context[K, VR], r processor.Record[K, V]) error {
 		for _, v := range fn(r.Value) {
-			if err := ctx.Forward(processor.Record[K, VR]{Key: r.Key, Value: v, Timestamp: r.Timestamp, Headers: r.Headers}); err != nil {
+			if err := ctx.Forward(processor.Record[K, VR]{Key: r.Key, NullKey: r.NullKey, Value: v, Timestamp: r.Timestamp, Headers: r.Headers}); err != nil {
 				return err
 			}
 		}
@@ -308,7 +308,7 @@ func FlatMapValues[K, V, VR any](s Stream[K, V], fn func(V) []VR, opts ...Option
 // result repartitions it.
 func SelectKey[K, V, KR any](s Stream[K, V], fn func(K, V) KR, opts ...Option) Stream[KR, V] {
 	n := addProcessor(s.b, "selectkey", collect(opts), []*node{s.n}, nil, processor.Func(func(ctx processor.Context[KR, V], r processor.Record[K, V]) error {
-		return ctx.Forward(processor.Record[KR, V]{Key: fn(r.Key, r.Value), Value: r.Value, Timestamp: r.Timestamp, Headers: r.Headers})
+		return ctx.Forward(processor.Record[KR, V]{Key: fn(r.Key, r.Value), Value: r.Value, NullValue: r.NullValue, Timestamp: r.Timestamp, Headers: r.Headers})
 	}))
 	return derive[K, V, KR, V](s, n, true)
 }

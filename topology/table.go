@@ -57,6 +57,9 @@ func (g GroupedStream[K, V]) input(store string) Stream[K, V] {
 		full := topicName(topic, true)
 		return task.NewSink(t, sink.name, func(processor.Record[K, V]) string { return full }, s.keys, s.values)
 	}
+	// The repartition topic feeds only the aggregation, which would drop
+	// records with a null key or value: drop them before they are written.
+	dropNulls[K, V](sink)
 	src := b.addNode(kindSource, "repartition-source", name+"-repartition-source", nil)
 	src.topics, src.internal = []string{topic}, true
 	src.instantiate = sourceInstantiate(src, s.keys, s.values)
@@ -84,14 +87,16 @@ type Table[K, V any] struct {
 // for a table derived without a store (Filter, MapTableValues).
 func (t Table[K, V]) StoreName() string { return t.store }
 
-// Count counts the records per key. Options: StoreName, InMemory,
-// WithoutLogging, Named.
+// Count counts the records per key. Records with a null key or value are
+// dropped and counted as dropped, as Kafka Streams does (see Nulls in the
+// package doc). Options: StoreName, InMemory, WithoutLogging, Named.
 func (g GroupedStream[K, V]) Count(opts ...Option) Table[K, int64] {
 	return aggregate(g, "count", func() int64 { return 0 }, func(_ K, _ V, n int64) int64 { return n + 1 }, serde.Int64(), opts)
 }
 
 // Reduce combines the values per key with fn(aggregate, value); the first
-// value of a key is its initial aggregate. Options as for Count.
+// value of a key is its initial aggregate. Records with a null key or
+// value are dropped, as by Count. Options as for Count.
 func (g GroupedStream[K, V]) Reduce(fn func(agg, v V) V, opts ...Option) Table[K, V] {
 	return aggregateFn(g, "reduce", func(_ K, v V, old V, had bool) V {
 		if !had {
@@ -102,8 +107,8 @@ func (g GroupedStream[K, V]) Reduce(fn func(agg, v V) V, opts ...Option) Table[K
 }
 
 // Aggregate folds the values per key into an aggregate of type VA,
-// starting from init(). aggSerde stores the aggregate. Options as for
-// Count.
+// starting from init(). aggSerde stores the aggregate. Records with a
+// null key or value are dropped, as by Count. Options as for Count.
 func Aggregate[K, V, VA any](g GroupedStream[K, V], init func() VA, agg func(K, V, VA) VA, aggSerde serde.Serde[VA], opts ...Option) Table[K, VA] {
 	return aggregate(g, "aggregate", init, agg, aggSerde, opts)
 }
@@ -138,10 +143,21 @@ func aggregateFn[K, V, VA any](g GroupedStream[K, V], prefix string, fn func(K, 
 	n := addProcessor(b, prefix, o, []*node{in.n}, []string{store}, func() processor.Processor[K, V, K, change[VA]] {
 		return &aggregateProcessor[K, V, VA]{store: store, fn: fn}
 	})
+	dropNulls[K, V](n)
 	if !storeOK {
 		b.errorf(n.name, "an aggregation's store needs a key serde and an aggregate serde: set the key serde with WithSerdes before grouping")
 	}
 	return Table[K, VA]{b: b, n: n, keys: keys, values: aggSerde, store: store}
+}
+
+// dropNulls puts the instances of node n, whose input types are K and V,
+// behind a guard that drops records with a null key or value and reports
+// each drop (task.DropNulls).
+func dropNulls[K, V any](n *node) {
+	inner := n.instantiate
+	n.instantiate = func(t *task.Task, topicName func(string, bool) string, kids []any) any {
+		return task.DropNulls(t, inner(t, topicName, kids).(task.Downstream[K, V]))
+	}
 }
 
 type aggregateProcessor[K, V, VA any] struct {
@@ -181,7 +197,7 @@ func (t Table[K, V]) ToStream(opts ...Option) Stream[K, V] {
 		if r.Value.deleted {
 			return nil
 		}
-		return ctx.Forward(processor.Record[K, V]{Key: r.Key, Value: r.Value.value, Timestamp: r.Timestamp, Headers: r.Headers})
+		return ctx.Forward(processor.Record[K, V]{Key: r.Key, NullKey: r.NullKey, Value: r.Value.value, Timestamp: r.Timestamp, Headers: r.Headers})
 	}))
 	return Stream[K, V]{b: t.b, n: n, keys: t.keys, values: t.values}
 }
@@ -202,7 +218,7 @@ func (t Table[K, V]) Filter(pred func(K, V) bool, opts ...Option) Table[K, V] {
 // valueSerde is the serde of the new values (nil when unknown).
 func MapTableValues[K, V, VR any](t Table[K, V], fn func(V) VR, valueSerde serde.Serde[VR], opts ...Option) Table[K, VR] {
 	n := addProcessor(t.b, "table-mapvalues", collect(opts), []*node{t.n}, nil, processor.Func(func(ctx processor.Context[K, change[VR]], r processor.Record[K, change[V]]) error {
-		out := processor.Record[K, change[VR]]{Key: r.Key, Timestamp: r.Timestamp, Headers: r.Headers}
+		out := processor.Record[K, change[VR]]{Key: r.Key, NullKey: r.NullKey, Timestamp: r.Timestamp, Headers: r.Headers}
 		if r.Value.deleted {
 			out.Value.deleted = true
 		} else {

@@ -194,6 +194,10 @@ func (w *worker) openTask(id processor.TaskID) (*activeTask, error) {
 				logPanicStack(w.log, err)
 			},
 		},
+		OnDrop: func(d task.Drop) {
+			tm.Dropped(dropReason(d.Reason))
+			logDrop(w.log, id, d)
+		},
 	})
 	if err != nil {
 		at.taskStores.close()

@@ -20,7 +20,9 @@ type Downstream[K, V any] interface {
 }
 
 // AddSource registers the entry node for topics: it deserializes records
-// with the serdes and forwards them to children.
+// with the serdes and forwards them to children. A null key or value (nil)
+// is not deserialized: it becomes the zero value with the record's NullKey
+// or NullValue set, so that no serde ever sees null (see package serde).
 func AddSource[K, V any](t *Task, name string, topics []string, keys serde.Serde[K], values serde.Serde[V], children []Downstream[K, V]) {
 	s := &sourceNode[K, V]{n: name, keys: keys, values: values, children: children}
 	for _, topic := range topics {
@@ -41,15 +43,21 @@ func (s *sourceNode[K, V]) init() error  { return nil }
 func (s *sourceNode[K, V]) close() error { return nil }
 
 func (s *sourceNode[K, V]) deliver(r *kgo.Record) error {
-	k, err := s.keys.Deserialize(r.Topic, r.Key)
-	if err != nil {
-		return &deserializeError{fmt.Errorf("key: %w", err)}
+	rec := processor.Record[K, V]{Timestamp: r.Timestamp, NullKey: r.Key == nil, NullValue: r.Value == nil}
+	if !rec.NullKey {
+		k, err := s.keys.Deserialize(r.Topic, r.Key)
+		if err != nil {
+			return &deserializeError{fmt.Errorf("key: %w", err)}
+		}
+		rec.Key = k
 	}
-	v, err := s.values.Deserialize(r.Topic, r.Value)
-	if err != nil {
-		return &deserializeError{fmt.Errorf("value: %w", err)}
+	if !rec.NullValue {
+		v, err := s.values.Deserialize(r.Topic, r.Value)
+		if err != nil {
+			return &deserializeError{fmt.Errorf("value: %w", err)}
+		}
+		rec.Value = v
 	}
-	rec := processor.Record[K, V]{Key: k, Value: v, Timestamp: r.Timestamp}
 	if len(r.Headers) > 0 {
 		rec.Headers = make([]processor.Header, len(r.Headers))
 		for i, h := range r.Headers {
@@ -152,7 +160,9 @@ func (n *procNode[KIn, VIn, KOut, VOut]) StreamTime() time.Time { return n.t.Str
 type TopicChooser[K, V any] func(rec processor.Record[K, V]) string
 
 // NewSink returns a terminal node that serializes records and hands them
-// to the task's Output, and registers it.
+// to the task's Output, and registers it. A null key or value
+// (processor.Record's KeyIsNull, ValueIsNull) is written as nil without
+// calling the serde.
 func NewSink[K, V any](t *Task, name string, topic TopicChooser[K, V], keys serde.Serde[K], values serde.Serde[V]) Downstream[K, V] {
 	s := &sinkNode[K, V]{t: t, n: name, topic: topic, keys: keys, values: values}
 	t.AddNode(s)
@@ -180,13 +190,17 @@ func (s *sinkNode[K, V]) Receive(rec processor.Record[K, V]) error {
 	if topic == "" {
 		return fmt.Errorf("sink %q: the topic chooser returned no topic", s.n)
 	}
-	k, err := s.keys.Serialize(topic, rec.Key)
-	if err != nil {
-		return fmt.Errorf("sink %q: serialize key for %q: %w", s.n, topic, err)
+	var k, v []byte
+	var err error
+	if !rec.KeyIsNull() {
+		if k, err = s.keys.Serialize(topic, rec.Key); err != nil {
+			return fmt.Errorf("sink %q: serialize key for %q: %w", s.n, topic, err)
+		}
 	}
-	v, err := s.values.Serialize(topic, rec.Value)
-	if err != nil {
-		return fmt.Errorf("sink %q: serialize value for %q: %w", s.n, topic, err)
+	if !rec.ValueIsNull() {
+		if v, err = s.values.Serialize(topic, rec.Value); err != nil {
+			return fmt.Errorf("sink %q: serialize value for %q: %w", s.n, topic, err)
+		}
 	}
 	out := &kgo.Record{Topic: topic, Key: k, Value: v, Timestamp: rec.Timestamp}
 	if len(rec.Headers) > 0 {

@@ -28,6 +28,9 @@ type Config struct {
 	// failing the task, and where skipped records go. The zero value fails
 	// on every error.
 	Errors ErrorPolicy
+	// OnDrop, if set, is called for every record a node drops on purpose
+	// (see DropNulls), for the driver to count and log.
+	OnDrop func(Drop)
 }
 
 // TopicPartition names one input partition of a task.

@@ -1,0 +1,68 @@
+package task
+
+import "github.com/eddystream/eddy/processor"
+
+// DropReason says why a node dropped a record on purpose. The values are
+// the reason label of the engine's dropped-records metric.
+type DropReason string
+
+// The reasons for dropping a record.
+const (
+	// DropNullKey is a record with a null key where one is needed, for
+	// example by a stream aggregation.
+	DropNullKey DropReason = "null_key"
+	// DropNullValue is a record with a null value where one is needed, for
+	// example by a stream aggregation.
+	DropNullValue DropReason = "null_value"
+)
+
+// Drop is one record a node dropped on purpose, as Config.OnDrop gets it.
+type Drop struct {
+	Reason DropReason
+	// Node is the node the record was meant for.
+	Node string
+	// Origin is the input record the task was processing; HasOrigin is
+	// false when the dropped record came from a punctuator.
+	Origin    processor.Origin
+	HasOrigin bool
+}
+
+// DropNulls returns next behind a guard that drops every record with a
+// null key or value (processor.Record's KeyIsNull and ValueIsNull) and
+// reports it to Config.OnDrop, once, as a null key when both are null.
+// The guard has next's name, so ForwardTo still finds next.
+//
+// Stream aggregations sit behind one: Kafka Streams' KStreamAggregate and
+// KStreamReduce skip records with a null key or value and count them in
+// the task's dropped-records metric.
+func DropNulls[K, V any](t *Task, next Downstream[K, V]) Downstream[K, V] {
+	return &nullGuard[K, V]{t: t, next: next}
+}
+
+type nullGuard[K, V any] struct {
+	t    *Task
+	next Downstream[K, V]
+}
+
+// Name is the guarded node's name.
+func (g *nullGuard[K, V]) Name() string { return g.next.Name() }
+
+// Receive passes rec on unless its key or value is null.
+func (g *nullGuard[K, V]) Receive(rec processor.Record[K, V]) error {
+	switch {
+	case rec.KeyIsNull():
+		g.t.dropped(g.next.Name(), DropNullKey)
+	case rec.ValueIsNull():
+		g.t.dropped(g.next.Name(), DropNullValue)
+	default:
+		return g.next.Receive(rec)
+	}
+	return nil
+}
+
+// dropped reports a record node dropped for reason.
+func (t *Task) dropped(node string, reason DropReason) {
+	if t.cfg.OnDrop != nil {
+		t.cfg.OnDrop(Drop{Reason: reason, Node: node, Origin: t.origin, HasOrigin: t.hasOrigin})
+	}
+}
