@@ -144,8 +144,8 @@ func TestDocListsEveryMetric(t *testing.T) {
 			t.Errorf("doc.go lists %s, which New does not register", name)
 		}
 	}
-	if len(exported) != 18 {
-		t.Errorf("New registers %d metrics, want 18", len(exported))
+	if len(exported) != 19 {
+		t.Errorf("New registers %d metrics, want 19", len(exported))
 	}
 }
 
