@@ -1,7 +1,9 @@
 // Package appflags owns the command-line flags the example applications
 // share: where Kafka is, the application's identity, and the options for
-// its guarantee, membership, replicas and admin endpoints. Each flag maps
-// to one eddy option; a flag left at its zero value leaves eddy's default.
+// its guarantee, membership, replicas and admin endpoints, and TLS and
+// SASL. Each flag maps to one eddy option; a flag left at its zero value
+// leaves eddy's default. Secrets (the SASL password, the admin token) come
+// from environment variables only, never from flags.
 package appflags
 
 import (
@@ -37,6 +39,7 @@ type Flags struct {
 	Rack           string
 	Verbose        bool
 	KafkaDebug     bool
+	securityFlags
 }
 
 // Register defines the shared flags on fs; appID is the default
@@ -61,6 +64,7 @@ func Register(fs *flag.FlagSet, appID, brokersHelp string) *Flags {
 	fs.StringVar(&f.Rack, "rack", "", "this instance's rack")
 	fs.BoolVar(&f.Verbose, "v", false, "debug logging")
 	fs.BoolVar(&f.KafkaDebug, "kafka-debug", false, "log franz-go's own debug output to stderr (very verbose)")
+	f.securityFlags.register(fs)
 	return f
 }
 
@@ -113,5 +117,9 @@ func (f *Flags) Options(log *slog.Logger) ([]eddy.Option, error) {
 	set(f.Probing > 0, eddy.ProbingRebalanceInterval(f.Probing))
 	set(f.AdminAddr != "", eddy.AdminAddr(f.AdminAddr))
 	set(f.Rack != "", eddy.Rack(f.Rack))
-	return opts, nil
+	security, err := f.securityOptions(log, f.AdminAddr)
+	if err != nil {
+		return nil, err
+	}
+	return append(opts, security...), nil
 }
