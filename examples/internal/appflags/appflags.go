@@ -60,7 +60,7 @@ func Register(fs *flag.FlagSet, appID, brokersHelp string) *Flags {
 	fs.Int64Var(&f.AcceptableLag, "acceptable-lag", 0, "changelog records an instance may lag and still count as caught up (default: eddy's)")
 	fs.IntVar(&f.MaxWarmups, "max-warmups", 0, "warm-up replicas at once (default: eddy's)")
 	fs.DurationVar(&f.Probing, "probing-interval", 0, "probing rebalance interval while warm-ups exist (default: eddy's)")
-	fs.StringVar(&f.AdminAddr, "admin-addr", "", "serve /metrics, /healthz and /readyz on this host:port")
+	fs.StringVar(&f.AdminAddr, "admin-addr", "", "serve /metrics, /healthz and /readyz on this host:port (\":9090\" is loopback only; \"0.0.0.0:9090\" every interface)")
 	fs.StringVar(&f.Rack, "rack", "", "this instance's rack")
 	fs.BoolVar(&f.Verbose, "v", false, "debug logging")
 	fs.BoolVar(&f.KafkaDebug, "kafka-debug", false, "log franz-go's own debug output to stderr (very verbose)")
