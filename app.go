@@ -91,7 +91,14 @@ func (a *App) Run(ctx context.Context) error {
 	defer close(a.done)
 	defer a.cancel()
 	if a.cfg.adminAddr != "" {
-		srv, err := admin.New(a.cfg.adminAddr, a.cfg.gatherer, a.eng, a.cfg.logger)
+		var adminOpts []admin.Option
+		if a.cfg.adminTLS != nil {
+			adminOpts = append(adminOpts, admin.WithTLS(a.cfg.adminTLS))
+		}
+		if a.cfg.adminToken != "" {
+			adminOpts = append(adminOpts, admin.WithBearerToken(a.cfg.adminToken))
+		}
+		srv, err := admin.New(a.cfg.adminAddr, a.cfg.gatherer, a.eng, a.cfg.logger, adminOpts...)
 		if err != nil {
 			return err
 		}

@@ -1,6 +1,7 @@
 package eddy
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl"
 )
 
 // Option configures an App. Options are validated together by New.
@@ -101,6 +103,10 @@ type config struct {
 	guarantee      Guarantee
 	workers        int
 	kafkaOpts      []kgo.Opt
+	tls            *tls.Config
+	tlsSet         bool
+	sasl           sasl.Mechanism
+	saslSet        bool
 	logger         *slog.Logger
 	deser          DeserializationHandling
 	processing     ProcessingHandling
@@ -119,6 +125,10 @@ type config struct {
 	adminAddr      string
 	taskTimeout    time.Duration
 	shutdown       time.Duration
+	adminTLS       *tls.Config
+	adminTLSSet    bool
+	adminToken     string
+	adminTokenSet  bool
 	registry       prometheus.Registerer
 	gatherer       prometheus.Gatherer
 }
@@ -153,12 +163,75 @@ func ProcessingGuarantee(g Guarantee) Option { return func(c *config) { c.guaran
 func Workers(n int) Option { return func(c *config) { c.workers = n } }
 
 // KafkaOptions passes options to every franz-go client eddy creates, after
-// eddy's own, so they can override them: TLS (kgo.DialTLSConfig), SASL
-// (kgo.SASL), client id, timeouts. Options that would change eddy's
+// eddy's own (TLS and SASL included), so they can override them: client
+// id, timeouts, a dialer of one's own. Options that would change eddy's
 // semantics (consumer group, balancers, partitioner, offsets, isolation)
 // must not be passed.
 func KafkaOptions(opts ...kgo.Opt) Option {
 	return func(c *config) { c.kafkaOpts = append(c.kafkaOpts, opts...) }
+}
+
+// TLS connects to the brokers with TLS, verifying their certificates
+// with cfg, for every Kafka client eddy creates (the group members, the
+// admin client, the restore and standby consumers). Default: plaintext.
+// Kafka Streams: security.protocol=SSL (SASL_SSL with SASL), with
+// ssl.truststore.* for the brokers' CA and ssl.keystore.* for a client
+// certificate.
+//
+// Each connection uses a copy of cfg; an empty ServerName is set to the
+// broker's host, so certificates are checked against the address dialled
+// (Kafka's ssl.endpoint.identification.algorithm=https). TLS(&tls.Config{})
+// trusts the system's CAs. A CA of one's own, from a PEM file:
+//
+//	pem, err := os.ReadFile("ca.pem")
+//	if err != nil { ... }
+//	roots := x509.NewCertPool()
+//	if !roots.AppendCertsFromPEM(pem) { ... } // no certificate in the file
+//	eddy.TLS(&tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12})
+//
+// Mutual TLS (the broker's ssl.client.auth=required) adds the client's
+// certificate and key (Kafka Streams: ssl.keystore.location):
+//
+//	cert, err := tls.LoadX509KeyPair("client.pem", "client-key.pem")
+//	if err != nil { ... }
+//	eddy.TLS(&tls.Config{RootCAs: roots, Certificates: []tls.Certificate{cert}})
+//
+// KafkaOptions are applied after TLS, so a kgo.DialTLSConfig or kgo.Dialer
+// there takes over.
+func TLS(cfg *tls.Config) Option {
+	return func(c *config) { c.tls, c.tlsSet = cfg, true }
+}
+
+// SASL authenticates every Kafka client eddy creates with mechanism m, one
+// of franz-go's pkg/sasl mechanisms. Default: none. Kafka Streams:
+// sasl.mechanism and sasl.jaas.config, with security.protocol=SASL_SSL
+// (with TLS) or SASL_PLAINTEXT (without).
+//
+// SCRAM-SHA-512 (sasl.mechanism=SCRAM-SHA-512, ScramLoginModule; use
+// scram.Auth.AsSha256Mechanism for SCRAM-SHA-256) over TLS, with the
+// password from the environment rather than the command line:
+//
+//	import "github.com/twmb/franz-go/pkg/sasl/scram"
+//
+//	eddy.TLS(&tls.Config{RootCAs: roots}),
+//	eddy.SASL(scram.Auth{User: "streams", Pass: os.Getenv("KAFKA_PASSWORD")}.AsSha512Mechanism())
+//
+// PLAIN (sasl.mechanism=PLAIN, PlainLoginModule):
+//
+//	import "github.com/twmb/franz-go/pkg/sasl/plain"
+//
+//	eddy.SASL(plain.Auth{User: "streams", Pass: os.Getenv("KAFKA_PASSWORD")}.AsMechanism())
+//
+// Without TLS, PLAIN sends the password in clear text: use it over TLS
+// only. SCRAM never sends the password, but without TLS the traffic
+// itself is neither private nor protected. A wrong user or password fails
+// the connection with kerr.SaslAuthenticationFailed, which Run returns at
+// once (matchable with errors.Is) rather than retrying. For credentials
+// that rotate, scram.Sha512(func(ctx) (scram.Auth, error)) asks for them
+// at each new connection. KafkaOptions may add kgo.SASL mechanisms of its
+// own after m.
+func SASL(m sasl.Mechanism) Option {
+	return func(c *config) { c.sasl, c.saslSet = m, true }
 }
 
 // Logger sets the logger (default slog.Default()).
@@ -262,7 +335,37 @@ func ProbingRebalanceInterval(d time.Duration) Option { return func(c *config) {
 // application runs) and /readyz (200 when no active task is restoring).
 // Default: none. The metrics come from MetricsRegistry's gatherer, or from
 // a registry of the App's own.
+//
+// An address without a host (":9090") listens on 127.0.0.1 only. To serve
+// Kubernetes probes or a Prometheus server on another machine, name the
+// host ("0.0.0.0:9090") and protect the endpoints with AdminTLS and
+// AdminBearerToken; the App logs a warning when they listen beyond
+// loopback without authentication.
 func AdminAddr(addr string) Option { return func(c *config) { c.adminAddr = addr } }
+
+// AdminTLS serves the admin endpoints over HTTPS with cfg, which must hold
+// the server's certificate (Certificates or GetCertificate). Setting
+// cfg.ClientAuth to tls.RequireAndVerifyClientCert, with cfg.ClientCAs,
+// requires client certificates too. Default: plain HTTP. Kafka Streams has
+// no admin server; its metrics go through JMX.
+//
+//	cert, err := tls.LoadX509KeyPair("admin.pem", "admin-key.pem")
+//	if err != nil { ... }
+//	eddy.AdminTLS(&tls.Config{Certificates: []tls.Certificate{cert}})
+func AdminTLS(cfg *tls.Config) Option {
+	return func(c *config) { c.adminTLS, c.adminTLSSet = cfg, true }
+}
+
+// AdminBearerToken requires "Authorization: Bearer <token>" on /metrics
+// and / of the admin endpoints (401 otherwise). /healthz and /readyz stay
+// open: Kubernetes probes can send headers only as literal values in the
+// pod spec, and the probes tell only whether the instance runs and is
+// ready. Read the token from a secret (a file or the environment), never
+// from the command line, and use AdminTLS with it. Default: no token.
+// Prometheus sends it with a scrape config's authorization.credentials_file.
+func AdminBearerToken(token string) Option {
+	return func(c *config) { c.adminToken, c.adminTokenSet = token, true }
+}
 
 // MetricsRegistry registers eddy's metrics (listed in package metrics) on
 // reg. If reg is also a prometheus.Gatherer (a *prometheus.Registry is),
@@ -332,6 +435,21 @@ func newConfig(opts []Option) (config, error) {
 	if c.stateDir == "" {
 		bad("StateDir must not be empty")
 	}
+	if c.tlsSet && c.tls == nil {
+		bad("TLS needs a *tls.Config: pass &tls.Config{} to trust the system's CAs, or set RootCAs")
+	}
+	if c.saslSet && c.sasl == nil {
+		bad("SASL needs a mechanism, such as scram.Auth{...}.AsSha512Mechanism() or plain.Auth{...}.AsMechanism()")
+	}
+	// TLS and SASL come first, so that KafkaOptions may override them.
+	var security []kgo.Opt
+	if c.tls != nil {
+		security = append(security, kgo.DialTLSConfig(c.tls))
+	}
+	if c.sasl != nil {
+		security = append(security, kgo.SASL(c.sasl))
+	}
+	c.kafkaOpts = append(security, c.kafkaOpts...)
 	if c.guarantee != AtLeastOnce && c.guarantee != ExactlyOnce {
 		bad("unknown ProcessingGuarantee %v", c.guarantee)
 	}
@@ -403,6 +521,20 @@ func newConfig(opts []Option) (config, error) {
 	}
 	if c.shutdown < 0 {
 		bad("ShutdownTimeout must be positive, got %v", c.shutdown)
+	}
+	if c.adminTLSSet {
+		switch {
+		case c.adminTLS == nil:
+			bad("AdminTLS needs a *tls.Config holding the admin server's certificate")
+		case len(c.adminTLS.Certificates) == 0 && c.adminTLS.GetCertificate == nil && c.adminTLS.GetConfigForClient == nil:
+			bad("the AdminTLS config has no certificate: set Certificates (tls.LoadX509KeyPair) or GetCertificate")
+		}
+	}
+	if c.adminTokenSet && c.adminToken == "" {
+		bad("AdminBearerToken got an empty token: was its environment variable or file empty?")
+	}
+	if (c.adminTLSSet || c.adminTokenSet) && c.adminAddr == "" {
+		bad("AdminTLS and AdminBearerToken protect the admin endpoints, which are served only with AdminAddr")
 	}
 	if c.registry == nil {
 		reg := prometheus.NewRegistry()

@@ -40,6 +40,7 @@ type Server struct {
 	ln   net.Listener
 	http *http.Server
 	log  *slog.Logger
+	tls  bool
 	// done is closed when the serving goroutine returns; serveErr is its
 	// error, unless the server was closed, and may be read once done is
 	// closed.
@@ -48,18 +49,26 @@ type Server struct {
 }
 
 // New listens on addr (host:port; port 0 picks a free port, which Addr
-// then tells) and serves in a goroutine of its own until Close:
+// then tells) and serves in a goroutine of its own until Close. An address
+// without a host (":9090") listens on 127.0.0.1 only: to serve other
+// machines (a Prometheus server, Kubernetes probes, which reach the pod's
+// address), name the host, as in "0.0.0.0:9090", and consider WithTLS and
+// WithBearerToken; New logs a warning when the server listens beyond
+// loopback without them. It serves:
 //
 //   - /metrics: the metrics of g, in the format the scraper asks for.
 //   - /healthz: 200 "ok" while h.Alive returns nil, else 503 with its error.
 //   - /readyz: 200 "ok" while h.Ready returns nil, else 503 with its error.
 //   - /: a list of these endpoints.
 //
+// With WithBearerToken, /metrics and / require the token; the probes do
+// not (see WithBearerToken).
+//
 // New listens before it returns, so that a port already in use or a bad
 // address fails here and not in the background. A nil log means
 // slog.Default(); the server logs errors of the metrics handler and of
 // serving.
-func New(addr string, g prometheus.Gatherer, h Health, log *slog.Logger) (*Server, error) {
+func New(addr string, g prometheus.Gatherer, h Health, log *slog.Logger, opts ...Option) (*Server, error) {
 	if g == nil {
 		return nil, errors.New("admin: the Gatherer is nil; pass the registry the metrics are registered on (prometheus.DefaultGatherer for the global one)")
 	}
@@ -69,23 +78,45 @@ func New(addr string, g prometheus.Gatherer, h Health, log *slog.Logger) (*Serve
 	if log == nil {
 		log = slog.Default()
 	}
-	ln, err := net.Listen("tcp", addr)
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if err := o.check(); err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", listenAddr(addr))
 	if err != nil {
 		return nil, fmt.Errorf("admin: listen on %q (want host:port, such as :9090 or 127.0.0.1:0; is the port in use?): %w", addr, err)
 	}
-	s := &Server{ln: ln, log: log, done: make(chan struct{})}
+	protect := func(h http.Handler) http.Handler { return h }
+	if o.token != "" {
+		protect = requireBearer(o.token)
+	}
+	s := &Server{ln: ln, log: log, tls: o.tls != nil, done: make(chan struct{})}
 	s.http = &http.Server{
-		Handler:           Handler(g, h, log),
+		Handler:           handler(g, h, log, protect),
 		ReadHeaderTimeout: readHeaderTimeout,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	if o.tls != nil {
+		s.http.TLSConfig = o.tls.Clone()
+	}
+	log.Info("admin endpoints listening", "addr", s.Addr(), "tls", o.tls != nil, "bearer_token", o.token != "")
+	warnIfExposed(log, ln, &o)
 	go s.serve()
 	return s, nil
 }
 
 func (s *Server) serve() {
 	defer close(s.done)
-	err := s.http.Serve(s.ln)
+	var err error
+	if s.tls {
+		// The certificate is in TLSConfig.
+		err = s.http.ServeTLS(s.ln, "", "")
+	} else {
+		err = s.http.Serve(s.ln)
+	}
 	if errors.Is(err, http.ErrServerClosed) {
 		return
 	}
@@ -116,24 +147,30 @@ func (s *Server) Close(ctx context.Context) error {
 }
 
 // Handler returns the server's handler, for mounting the admin endpoints
-// on a server of one's own. New serves it.
+// on a server of one's own. New serves it. It requires no token: the
+// server it is mounted on authenticates, if it must.
 func Handler(g prometheus.Gatherer, h Health, log *slog.Logger) http.Handler {
+	return handler(g, h, log, func(h http.Handler) http.Handler { return h })
+}
+
+// handler is Handler with protect wrapped around /metrics and /.
+func handler(g prometheus.Gatherer, h Health, log *slog.Logger, protect func(http.Handler) http.Handler) http.Handler {
 	if log == nil {
 		log = slog.Default()
 	}
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{
+	mux.Handle("GET /metrics", protect(promhttp.HandlerFor(g, promhttp.HandlerOpts{
 		ErrorLog: slogErrorLogger{log},
 		// Serve what can be gathered, and log the rest, rather than fail
 		// the whole scrape for one bad collector.
 		ErrorHandling: promhttp.ContinueOnError,
-	}))
+	})))
 	mux.Handle("GET /healthz", probe(h.Alive))
 	mux.Handle("GET /readyz", probe(h.Ready))
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
+	mux.Handle("GET /{$}", protect(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = fmt.Fprint(w, index)
-	})
+	})))
 	return mux
 }
 

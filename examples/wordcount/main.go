@@ -82,6 +82,9 @@ func run() error {
 		return err
 	}
 	if f.Brokers == "" {
+		if f.Secured() {
+			return errors.New("-tls and -sasl-mechanism need -brokers: the in-process broker takes neither")
+		}
 		return runEmbedded(top, *input, *output, f.AppID, f.StateDir, f.CommitInterval, opts, log)
 	}
 	app, err := eddy.New(top, opts...)

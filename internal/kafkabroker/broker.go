@@ -34,6 +34,8 @@ type Broker struct {
 	source string
 	// runner is the broker this package started; nil for SourceEnv.
 	runner runner
+	// saslSSL is the listener WithSASLSSL added; nil without.
+	saslSSL *SASLSSL
 
 	closeOnce sync.Once
 	closeErr  error
@@ -62,10 +64,13 @@ func Start(ctx context.Context, opts ...Option) (*Broker, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := cfg.checkSASLSSL(); err != nil {
+		return nil, err
+	}
 	if env := os.Getenv(EnvBrokers); strings.TrimSpace(env) != "" {
 		return startFromEnv(ctx, cfg, env)
 	}
-	if dockerAvailable(ctx) {
+	if cfg.saslSSL == nil && dockerAvailable(ctx) {
 		b, err := startContainer(ctx, cfg)
 		if !errors.Is(err, errNoContainer) {
 			return b, err

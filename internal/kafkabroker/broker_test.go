@@ -290,7 +290,7 @@ func TestJVMBrokerReportsTakenPort(t *testing.T) {
 	}
 	ports.broker = taken.Addr().(*net.TCPAddr).Port
 
-	jb, addr, err := launchJVM(t.Context(), java, libs, ports, log)
+	jb, addr, err := launchJVM(t.Context(), java, libs, ports, nil, log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -57,6 +57,8 @@ type jvmBroker struct {
 	// waitErr.
 	exited  chan struct{}
 	waitErr error
+
+	saslSSL *SASLSSL // the listener WithSASLSSL added; nil without
 }
 
 // startJVM runs a broker JVM from the cached Kafka jars.
@@ -79,7 +81,7 @@ func startJVM(ctx context.Context, cfg config) (*Broker, error) {
 		if err != nil {
 			return nil, err
 		}
-		jb, addr, err := launchJVM(ctx, java, libs, ports, cfg.logger)
+		jb, addr, err := launchJVM(ctx, java, libs, ports, cfg.saslSSL, cfg.logger)
 		if err != nil {
 			return nil, err
 		}
@@ -89,7 +91,7 @@ func startJVM(ctx context.Context, cfg config) (*Broker, error) {
 		if err == nil {
 			cfg.logger.Info("broker ready", "source", SourceJVM, "addr", addr, "version", cfg.version,
 				"took", time.Since(begin).Round(100*time.Millisecond), "log", jb.logPath)
-			return &Broker{addrs: []string{addr}, source: SourceJVM, runner: jb}, nil
+			return &Broker{addrs: []string{addr}, source: SourceJVM, runner: jb, saslSSL: jb.saslSSL}, nil
 		}
 		if errors.Is(err, errBrokerExited) && jb.waitErr != nil {
 			err = fmt.Errorf("%w: %v", err, jb.waitErr)
@@ -128,8 +130,9 @@ func findJava() (string, error) {
 }
 
 // launchJVM formats fresh storage in a new temporary directory and starts a
-// broker on it, listening on ports. It does not wait for the broker.
-func launchJVM(ctx context.Context, java, libs string, ports listenerPorts, log *slog.Logger) (jb *jvmBroker, addr string, err error) {
+// broker on it, listening on ports (and with sec, if not nil, on a SASL_SSL
+// listener too). It does not wait for the broker.
+func launchJVM(ctx context.Context, java, libs string, ports listenerPorts, sec *saslSSLConfig, log *slog.Logger) (jb *jvmBroker, addr string, err error) {
 	dir, err := os.MkdirTemp("", "eddy-kafka-")
 	if err != nil {
 		return nil, "", fmt.Errorf("kafkabroker: create a temporary directory for the broker: %w", err)
@@ -146,8 +149,16 @@ func launchJVM(ctx context.Context, java, libs string, ports listenerPorts, log 
 		logPath    = filepath.Join(dir, "kafka.log")
 		classPath  = filepath.Join(libs, "*")
 		log4jFlag  = "-Dlog4j2.configurationFile=" + log4jPath
-		properties = renderProperties(serverProperties(ports, dataDir))
+		settings   = serverProperties(ports, dataDir)
+		formatArgs []string
+		secure     *SASLSSL
 	)
+	if sec != nil {
+		if settings, formatArgs, secure, err = sec.setUp(ctx, java, dir, ports, settings, log); err != nil {
+			return nil, "", err
+		}
+	}
+	properties := renderProperties(settings)
 	if err := os.WriteFile(propsPath, []byte(properties), 0o644); err != nil {
 		return nil, "", fmt.Errorf("kafkabroker: write server.properties: %w", err)
 	}
@@ -160,6 +171,7 @@ func launchJVM(ctx context.Context, java, libs string, ports listenerPorts, log 
 	format := exec.CommandContext(ctx, java, append(append([]string{}, toolOptions...),
 		log4jFlag, "-cp", classPath, "kafka.tools.StorageTool",
 		"format", "--cluster-id", newClusterID(), "--config", propsPath)...)
+	format.Args = append(format.Args, formatArgs...)
 	var out bytes.Buffer
 	format.Stdout, format.Stderr = &out, &out
 	format.SysProcAttr = childProcAttr()
@@ -188,7 +200,7 @@ func launchJVM(ctx context.Context, java, libs string, ports listenerPorts, log 
 		_ = logFile.Close()
 		return nil, "", fmt.Errorf("kafkabroker: start the broker JVM %s: %w", java, err)
 	}
-	jb = &jvmBroker{cmd: cmd, dir: dir, logPath: logPath, logFile: logFile, log: log, exited: make(chan struct{})}
+	jb = &jvmBroker{cmd: cmd, dir: dir, logPath: logPath, logFile: logFile, log: log, exited: make(chan struct{}), saslSSL: secure}
 	go func() {
 		jb.waitErr = cmd.Wait()
 		close(jb.exited)

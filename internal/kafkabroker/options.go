@@ -14,6 +14,7 @@ type config struct {
 	startTimeout time.Duration
 	logger       *slog.Logger
 	version      string
+	saslSSL      *saslSSLConfig // WithSASLSSL; nil without
 }
 
 // defaultStartTimeout bounds how long Start waits for a started broker (a

@@ -1,7 +1,9 @@
 // Package appflags owns the command-line flags the example applications
 // share: where Kafka is, the application's identity, and the options for
-// its guarantee, membership, replicas and admin endpoints. Each flag maps
-// to one eddy option; a flag left at its zero value leaves eddy's default.
+// its guarantee, membership, replicas and admin endpoints, and TLS and
+// SASL. Each flag maps to one eddy option; a flag left at its zero value
+// leaves eddy's default. Secrets (the SASL password, the admin token) come
+// from environment variables only, never from flags.
 package appflags
 
 import (
@@ -39,6 +41,7 @@ type Flags struct {
 	ShutdownTime   time.Duration
 	Verbose        bool
 	KafkaDebug     bool
+	securityFlags
 }
 
 // Register defines the shared flags on fs; appID is the default
@@ -59,12 +62,13 @@ func Register(fs *flag.FlagSet, appID, brokersHelp string) *Flags {
 	fs.Int64Var(&f.AcceptableLag, "acceptable-lag", 0, "changelog records an instance may lag and still count as caught up (default: eddy's)")
 	fs.IntVar(&f.MaxWarmups, "max-warmups", 0, "warm-up replicas at once (default: eddy's)")
 	fs.DurationVar(&f.Probing, "probing-interval", 0, "probing rebalance interval while warm-ups exist (default: eddy's)")
-	fs.StringVar(&f.AdminAddr, "admin-addr", "", "serve /metrics, /healthz and /readyz on this host:port")
+	fs.StringVar(&f.AdminAddr, "admin-addr", "", "serve /metrics, /healthz and /readyz on this host:port (\":9090\" is loopback only; \"0.0.0.0:9090\" every interface)")
 	fs.StringVar(&f.Rack, "rack", "", "this instance's rack")
 	fs.DurationVar(&f.TaskTimeout, "task-timeout", 0, "how long commits may keep failing before the application fails (default: eddy's)")
 	fs.DurationVar(&f.ShutdownTime, "shutdown-timeout", 0, "how long a shutdown may take before Run returns anyway (default: eddy's)")
 	fs.BoolVar(&f.Verbose, "v", false, "debug logging")
 	fs.BoolVar(&f.KafkaDebug, "kafka-debug", false, "log franz-go's own debug output to stderr (very verbose)")
+	f.securityFlags.register(fs)
 	return f
 }
 
@@ -119,5 +123,9 @@ func (f *Flags) Options(log *slog.Logger) ([]eddy.Option, error) {
 	set(f.Rack != "", eddy.Rack(f.Rack))
 	set(f.TaskTimeout > 0, eddy.TaskTimeout(f.TaskTimeout))
 	set(f.ShutdownTime > 0, eddy.ShutdownTimeout(f.ShutdownTime))
-	return opts, nil
+	security, err := f.securityOptions(log, f.AdminAddr)
+	if err != nil {
+		return nil, err
+	}
+	return append(opts, security...), nil
 }
