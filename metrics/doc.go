@@ -69,7 +69,9 @@
 //     the instance and the partition's end (its last stable offset under
 //     exactly-once), listed from the brokers every few seconds: it keeps
 //     growing while the instance is stalled, whatever its fetch buffer
-//     holds.
+//     holds. Under exactly-once a partition whose last write was a
+//     transaction shows a lag of 1 once caught up: its commit marker,
+//     which takes an offset but is no record to consume.
 //   - eddy_store_size_bytes (gauge; task, store): approximate size of a
 //     store as its backend's state.Sizer reports it: the bytes of keys and
 //     values of an in-memory store, the bytes on disk of a persistent one.
