@@ -54,7 +54,6 @@ func eosOpts(appID, processID string, worker int) []kgo.Opt {
 		kgo.TransactionalID(transactionalID(appID, processID, worker)),
 		kgo.TransactionTimeout(transactionTimeout),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.RequireStableFetchOffsets(),
 	}
 }
 
