@@ -5,11 +5,17 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"syscall"
 	"time"
 
+	"github.com/eddystream/eddy/internal/filelock"
 	"github.com/eddystream/eddy/processor"
 )
+
+// The state directory of an application instance:
+//
+//	<state-dir>/<application-id>/process-id   the instance's process id
+//	<state-dir>/<application-id>/<task-id>/   a task's stores and checkpoint
+//	<state-dir>/<application-id>/<task-id>/.lock  held by the task's owner
 
 // taskDir is the state directory of one task:
 // <state-dir>/<application-id>/<task-id>.
@@ -21,7 +27,7 @@ func taskDir(stateDir, appID string, id processor.TaskID) string {
 // task's state directory.
 var ErrTaskDirLocked = errors.New("eddy: task state directory is locked by another instance: two instances must not share a state directory; give each its own")
 
-// dirLock is an exclusive flock on <dir>/.lock, released by unlock or by
+// dirLock is an exclusive lock on <dir>/.lock, released by unlock or by
 // the process's death, so a crashed instance never leaves a stale lock.
 type dirLock struct{ f *os.File }
 
@@ -29,25 +35,35 @@ type dirLock struct{ f *os.File }
 // another owner (for example a worker of this process closing the task)
 // still holds it.
 func lockTaskDir(dir string, wait time.Duration) (*dirLock, error) {
+	l, err := lockDir(dir, wait)
+	if errors.Is(err, filelock.ErrLocked) {
+		return nil, fmt.Errorf("%w (%s)", ErrTaskDirLocked, dir)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("eddy: lock task directory %s: %w", dir, err)
+	}
+	return l, nil
+}
+
+// lockDir creates dir and locks <dir>/.lock, retrying for up to wait while
+// another holder has it (then the error matches filelock.ErrLocked).
+func lockDir(dir string, wait time.Duration) (*dirLock, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("eddy: create task directory: %w", err)
+		return nil, err
 	}
 	f, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
-		return nil, fmt.Errorf("eddy: open task lock: %w", err)
+		return nil, err
 	}
 	deadline := time.Now().Add(wait)
 	for {
-		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		err = filelock.TryLock(f)
 		if err == nil {
 			return &dirLock{f: f}, nil
 		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) || time.Now().After(deadline) {
+		if !errors.Is(err, filelock.ErrLocked) || time.Now().After(deadline) {
 			f.Close()
-			if errors.Is(err, syscall.EWOULDBLOCK) {
-				return nil, fmt.Errorf("%w (%s)", ErrTaskDirLocked, dir)
-			}
-			return nil, fmt.Errorf("eddy: lock task directory %s: %w", dir, err)
+			return nil, err
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -57,7 +73,7 @@ func (l *dirLock) unlock() error {
 	if l == nil || l.f == nil {
 		return nil
 	}
-	err := syscall.Flock(int(l.f.Fd()), syscall.LOCK_UN)
+	err := filelock.Unlock(l.f)
 	if cerr := l.f.Close(); err == nil {
 		err = cerr
 	}
