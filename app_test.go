@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -24,11 +25,24 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if dir := os.Getenv(stateDirHolderEnv); dir != "" {
+		os.Exit(holdStateDir(dir))
+	}
 	goleak.VerifyTestMain(m)
 }
 
 func wordCount(t *testing.T, in, out string) *topology.Topology {
 	t.Helper()
+	top, err := buildWordCount(in, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return top
+}
+
+// buildWordCount counts the words of the lines of in into out, with a
+// logged store.
+func buildWordCount(in, out string) (*topology.Topology, error) {
 	b := topology.NewBuilder()
 	lines := topology.Source(b, in, serde.String(), serde.String())
 	topology.FlatMap(lines, func(_ string, l string) []topology.KeyValue[string, string] {
@@ -38,11 +52,7 @@ func wordCount(t *testing.T, in, out string) *topology.Topology {
 		}
 		return kvs
 	}).GroupByKey().Count(topology.StoreName("counts")).ToStream().To(out)
-	top, err := b.Build()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return top
+	return b.Build()
 }
 
 func cluster(t *testing.T, opts ...kfake.Opt) []string {

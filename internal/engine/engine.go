@@ -137,6 +137,16 @@ func (e *Engine) Run(ctx context.Context) (err error) {
 			e.failed.Store(&err)
 		}
 	}()
+	// Locked before anything else, the process id included: a second
+	// instance on this directory would take the same id and tasks' state.
+	// Released after the workers and the standbys have stopped (deferred
+	// before them).
+	dir := filepath.Join(e.cfg.StateDir, e.cfg.ApplicationID)
+	lock, err := lockStateDir(dir)
+	if err != nil {
+		return err
+	}
+	defer lock.unlock()
 	admCl, err := kgo.NewClient(e.clientOpts()...)
 	if err != nil {
 		return fmt.Errorf("eddy: create admin client: %w", err)
@@ -152,7 +162,7 @@ func (e *Engine) Run(ctx context.Context) (err error) {
 		}
 		return err
 	}
-	if e.procID, err = loadProcessID(filepath.Join(e.cfg.StateDir, e.cfg.ApplicationID)); err != nil {
+	if e.procID, err = loadProcessID(dir); err != nil {
 		return err
 	}
 	e.cache = pebble.NewCache(storeCacheBytes)

@@ -13,6 +13,7 @@ import (
 
 // The state directory of an application instance:
 //
+//	<state-dir>/<application-id>/.lock        held by the running instance
 //	<state-dir>/<application-id>/process-id   the instance's process id
 //	<state-dir>/<application-id>/<task-id>/   a task's stores and checkpoint
 //	<state-dir>/<application-id>/<task-id>/.lock  held by the task's owner
@@ -23,6 +24,10 @@ func taskDir(stateDir, appID string, id processor.TaskID) string {
 	return filepath.Join(stateDir, appID, id.String())
 }
 
+// ErrStateDirLocked is returned when another instance of the application,
+// in this process or another, runs on the same state directory.
+var ErrStateDirLocked = errors.New("eddy: state directory in use by another instance")
+
 // ErrTaskDirLocked is returned when another process (or worker) holds a
 // task's state directory.
 var ErrTaskDirLocked = errors.New("eddy: task state directory is locked by another instance: two instances must not share a state directory; give each its own")
@@ -30,6 +35,21 @@ var ErrTaskDirLocked = errors.New("eddy: task state directory is locked by anoth
 // dirLock is an exclusive lock on <dir>/.lock, released by unlock or by
 // the process's death, so a crashed instance never leaves a stale lock.
 type dirLock struct{ f *os.File }
+
+// lockStateDir creates an instance's state directory and locks it, without
+// waiting: the instance holds it while it runs, so that a second instance
+// on the same directory fails at start instead of sharing its process id
+// and its tasks' state.
+func lockStateDir(dir string) (*dirLock, error) {
+	l, err := lockDir(dir, 0)
+	if errors.Is(err, filelock.ErrLocked) {
+		return nil, fmt.Errorf("%w: %s; two instances must not share a state directory: give each its own (the StateDir option), or stop the other one first", ErrStateDirLocked, dir)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("eddy: lock state directory %s: %w", dir, err)
+	}
+	return l, nil
+}
 
 // lockTaskDir creates dir and locks it, retrying for up to wait while
 // another owner (for example a worker of this process closing the task)
