@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -24,11 +25,24 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if dir := os.Getenv(stateDirHolderEnv); dir != "" {
+		os.Exit(holdStateDir(dir))
+	}
 	goleak.VerifyTestMain(m)
 }
 
 func wordCount(t *testing.T, in, out string) *topology.Topology {
 	t.Helper()
+	top, err := buildWordCount(in, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return top
+}
+
+// buildWordCount counts the words of the lines of in into out, with a
+// logged store.
+func buildWordCount(in, out string) (*topology.Topology, error) {
 	b := topology.NewBuilder()
 	lines := topology.Source(b, in, serde.String(), serde.String())
 	topology.FlatMap(lines, func(_ string, l string) []topology.KeyValue[string, string] {
@@ -38,11 +52,7 @@ func wordCount(t *testing.T, in, out string) *topology.Topology {
 		}
 		return kvs
 	}).GroupByKey().Count(topology.StoreName("counts")).ToStream().To(out)
-	top, err := b.Build()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return top
+	return b.Build()
 }
 
 func cluster(t *testing.T, opts ...kfake.Opt) []string {
@@ -301,6 +311,10 @@ func TestInvalidOptions(t *testing.T) {
 	}
 }
 
+// TestSeveralWorkersShareTheTasks: with two workers, the App is two
+// members of the group, and the balancer splits the input's partitions
+// between them. The test waits for that split before it produces, since a
+// first worker may otherwise process everything before the second joins.
 func TestSeveralWorkersShareTheTasks(t *testing.T) {
 	addrs := cluster(t, kfake.SeedTopics(4, "in", "out"))
 	b := topology.NewBuilder()
@@ -314,13 +328,35 @@ func TestSeveralWorkersShareTheTasks(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	produceKeyed(t, ctx, cl, "in", 200, "x")
 	app := newApp(t, top, addrs, "workers", eddy.Workers(2))
 	errc := make(chan error, 1)
 	go func() { errc <- app.Run(ctx) }()
 	adm := kadm.NewClient(cl)
+
+	// Each of the two members owns some of in's partitions, and together
+	// they own all four, each once.
+	var split string
+	for {
+		group, err := adm.DescribeGroups(ctx, "workers")
+		if err == nil {
+			split, err = sharedAssignment(group["workers"], "in", 4)
+			if err == nil {
+				break
+			}
+		}
+		select {
+		case err := <-errc:
+			t.Fatalf("Run returned %v before the workers shared the tasks", err)
+		case <-ctx.Done():
+			t.Fatalf("the workers did not share in's partitions: %v", err)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	t.Logf("assignment: %s", split)
+
+	produceKeyed(t, ctx, cl, "in", 200, "x")
 	for {
 		ends, err := adm.ListEndOffsets(ctx, "out")
 		if err != nil {
@@ -336,17 +372,51 @@ func TestSeveralWorkersShareTheTasks(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	group, err := adm.DescribeGroups(ctx, "workers")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n := len(group["workers"].Members); n != 2 {
-		t.Errorf("the group has %d members, want 2 (one per worker)", n)
-	}
 	app.Close()
 	if err := <-errc; err != nil {
 		t.Fatal(err)
 	}
+}
+
+// sharedAssignment checks that g has two members, each assigned some of
+// topic's partitions, and that they hold all of its n partitions, each
+// once. It describes the split.
+func sharedAssignment(g kadm.DescribedGroup, topic string, n int32) (string, error) {
+	if g.Err != nil {
+		return "", g.Err
+	}
+	if len(g.Members) != 2 {
+		return "", fmt.Errorf("the group has %d members, want 2 (one per worker)", len(g.Members))
+	}
+	owner := map[int32]int{}
+	var split []string
+	for i, m := range g.Members {
+		a, ok := m.Assigned.AsConsumer()
+		if !ok {
+			return "", fmt.Errorf("member %d has no consumer-protocol assignment (group state %s)", i, g.State)
+		}
+		var mine []int32
+		for _, at := range a.Topics {
+			if at.Topic != topic {
+				continue
+			}
+			for _, p := range at.Partitions {
+				if _, dup := owner[p]; dup {
+					return "", fmt.Errorf("partition %d is assigned twice", p)
+				}
+				owner[p] = i
+				mine = append(mine, p)
+			}
+		}
+		if len(mine) == 0 {
+			return "", fmt.Errorf("member %d has none of %s's partitions", i, topic)
+		}
+		split = append(split, fmt.Sprintf("member %d: %v", i, mine))
+	}
+	if len(owner) != int(n) {
+		return "", fmt.Errorf("%d of %s's %d partitions are assigned", len(owner), topic, n)
+	}
+	return strings.Join(split, "; "), nil
 }
 
 func TestProcessingErrorStopsRunWithAMatchableError(t *testing.T) {

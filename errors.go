@@ -19,6 +19,16 @@ type (
 	InternalTopicMismatchError = engine.InternalTopicMismatchError
 )
 
+// ErrStateDirLocked is returned by Run, before it connects to Kafka, when
+// another instance of the application (in this process or another) runs on
+// the same state directory, <StateDir>/<ApplicationID>: two instances must
+// not share one. The error names the directory. The lock is released when
+// Run returns, or by the operating system when the process dies, so a
+// crashed instance leaves none behind. Kafka Streams fails the same way
+// ("Unable to initialize state ... multiple instances of Kafka Streams are
+// running in the same state directory").
+var ErrStateDirLocked = engine.ErrStateDirLocked
+
 // ErrTaskDirLocked is returned when a task's state directory is locked by
 // another instance: two instances must not share a state directory.
 var ErrTaskDirLocked = engine.ErrTaskDirLocked

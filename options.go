@@ -143,7 +143,9 @@ func Brokers(addrs ...string) Option { return func(c *config) { c.brokers = addr
 
 // StateDir sets the directory under which tasks keep their stores and
 // checkpoints, as <dir>/<application-id>/<task-id> (default
-// $TMPDIR/eddy). Kafka Streams: state.dir.
+// $TMPDIR/eddy). Each instance of an application needs its own: while one
+// runs, another on the same directory fails at start with
+// ErrStateDirLocked. Kafka Streams: state.dir.
 func StateDir(dir string) Option { return func(c *config) { c.stateDir = dir } }
 
 // CommitInterval sets how often tasks commit (default 30s under

@@ -1,3 +1,7 @@
+//go:build unix
+
+// The test freezes a process with SIGSTOP, which Windows does not have.
+
 package e2e
 
 import (

@@ -195,11 +195,10 @@ func sinkInstantiate[K, V any](n *node, chooser task.TopicChooser[K, V], keys se
 // Splitter routes each record of a stream to the first branch whose
 // predicate matches. Create it with Stream.Split.
 type Splitter[K, V any] struct {
-	s        Stream[K, V]
-	prefix   string
-	names    []string
-	preds    []func(K, V) bool
-	branches map[string]Stream[K, V]
+	s      Stream[K, V]
+	prefix string
+	names  []string
+	preds  []func(K, V) bool
 }
 
 // Split starts splitting s into named branches. The Named option is the

@@ -228,7 +228,6 @@ func runThroughput(ctx context.Context, c benchConfig, broker, run string, keep 
 		variant   variant
 		run       func(ctx context.Context, id, output string) (done time.Time, err error)
 		times     []float64
-		rawRate   float64
 		twinIndex int // index of the at-least-once twin of an exactly-once row, or -1
 	}
 	wls := []*workload{{name: "raw-pipe", twinIndex: -1, run: func(ctx context.Context, id, output string) (time.Time, error) {

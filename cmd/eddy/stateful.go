@@ -156,6 +156,11 @@ func (env *statefulEnv) waitReady(ctx context.Context, g *group, want int64, sta
 			return ctx.Err()
 		case <-tick.C:
 		}
+		// Checked before polling, so that a poll that failed (state holds
+		// its error) counts towards the deadline too.
+		if time.Now().After(deadline) {
+			return fmt.Errorf("application %s not caught up after %v: %s; instance logs in %s", g.appID, timeout, state, filepath.Join(env.dir, g.appID))
+		}
 		for _, p := range live {
 			if !p.running() {
 				return fmt.Errorf("instance %s exited (%v); see %s", p.args.name, p.err, p.log.Name())
@@ -186,9 +191,6 @@ func (env *statefulEnv) waitReady(ctx context.Context, g *group, want int64, sta
 		}
 		state = fmt.Sprintf("%d of %d outputs; tasks: %s; %v restoring; standby lag %v records",
 			outputs, want, strings.Join(per, ", "), restoring, lag)
-		if time.Now().After(deadline) {
-			return fmt.Errorf("application %s not caught up after %v: %s; instance logs in %s", g.appID, timeout, state, filepath.Join(env.dir, g.appID))
-		}
 	}
 }
 

@@ -146,12 +146,29 @@ func (e *Engine) Run(ctx context.Context) (err error) {
 	}()
 	stopWatch := context.AfterFunc(ctx, func() { e.stopping.Store(true) })
 	defer stopWatch()
+	// abandoned is set when Run returns while a worker did not stop: what
+	// it may still use (the state directory, clients, the cache) is then
+	// left alone.
+	abandoned := false
+	// Locked before anything else, the process id included: a second
+	// instance on this directory would take the same id and tasks' state.
+	// Released after the workers and the standbys have stopped (deferred
+	// before them).
+	dir := filepath.Join(e.cfg.StateDir, e.cfg.ApplicationID)
+	lock, err := lockStateDir(dir)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if !abandoned {
+			lock.unlock()
+		}
+	}()
 	admCl, err := kgo.NewClient(e.clientOpts()...)
 	if err != nil {
 		return fmt.Errorf("eddy: create admin client: %w", err)
 	}
 	// Closed last, unless a worker that did not stop may still use it.
-	abandoned := false
 	defer func() {
 		if !abandoned {
 			admCl.Close()
@@ -167,7 +184,7 @@ func (e *Engine) Run(ctx context.Context) (err error) {
 		}
 		return err
 	}
-	if e.procID, err = loadProcessID(filepath.Join(e.cfg.StateDir, e.cfg.ApplicationID)); err != nil {
+	if e.procID, err = loadProcessID(dir); err != nil {
 		return err
 	}
 	e.cache = pebble.NewCache(storeCacheBytes)

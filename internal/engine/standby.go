@@ -226,13 +226,6 @@ func (sm *standbyManager) offsetSums() map[processor.TaskID]int64 {
 	return nil
 }
 
-// count returns the number of open standby tasks.
-func (sm *standbyManager) count() int {
-	sm.mu.Lock()
-	defer sm.mu.Unlock()
-	return len(sm.mu.tasks)
-}
-
 // run is the manager's goroutine: it opens and closes standby tasks as the
 // assignments change, and replays their changelogs.
 func (sm *standbyManager) run() {

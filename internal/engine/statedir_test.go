@@ -40,6 +40,34 @@ func TestTaskDirLock(t *testing.T) {
 	second.unlock()
 }
 
+// TestStateDirLock: a second lock on an instance's state directory fails at
+// once, naming the directory; once the holder unlocks, it succeeds.
+func TestStateDirLock(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "app")
+	first, err := lockStateDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = lockStateDir(dir)
+	if !errors.Is(err, ErrStateDirLocked) || !strings.Contains(err.Error(), dir) {
+		t.Fatalf("second lock: %v, want ErrStateDirLocked naming %s", err, dir)
+	}
+	// The task directories below it are locked on their own.
+	task, err := lockTaskDir(taskDir(filepath.Dir(dir), "app", processor.TaskID{Partition: 1}), 0)
+	if err != nil {
+		t.Fatalf("task lock under a locked state directory: %v", err)
+	}
+	task.unlock()
+	if err := first.unlock(); err != nil {
+		t.Fatal(err)
+	}
+	again, err := lockStateDir(dir)
+	if err != nil {
+		t.Fatalf("lock after unlock: %v", err)
+	}
+	again.unlock()
+}
+
 func TestProcessIDIsKept(t *testing.T) {
 	dir := t.TempDir()
 	id, err := loadProcessID(dir)

@@ -10,8 +10,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/eddystream/eddy/internal/filelock"
 )
 
 // The jar cache holds, per Kafka version, the class path of a broker:
@@ -111,27 +112,26 @@ func ensureJars(ctx context.Context, cacheDir, version string, fetch fetchFunc, 
 	return libs, true, nil
 }
 
-// lockFile takes an exclusive flock on path, waiting for it as long as ctx
-// allows. The lock dies with the process, so a crashed downloader never
+// lockFile takes an exclusive file lock on path, waiting for it as long as
+// ctx allows. The lock dies with the process, so a crashed downloader never
 // blocks the next one.
 func lockFile(ctx context.Context, path string, log *slog.Logger) (unlock func(), err error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("kafkabroker: open the jar cache lock: %w", err)
 	}
-	fd := int(f.Fd())
 	waiting := false
 	for {
-		err := syscall.Flock(fd, syscall.LOCK_EX|syscall.LOCK_NB)
+		err := filelock.TryLock(f)
 		if err == nil {
 			return func() {
-				_ = syscall.Flock(fd, syscall.LOCK_UN)
+				_ = filelock.Unlock(f)
 				_ = f.Close()
 			}, nil
 		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) && !errors.Is(err, syscall.EINTR) {
+		if !errors.Is(err, filelock.ErrLocked) {
 			_ = f.Close()
-			return nil, fmt.Errorf("kafkabroker: lock %s: %w", path, err)
+			return nil, fmt.Errorf("kafkabroker: lock the jar cache: %w", err)
 		}
 		if !waiting {
 			waiting = true

@@ -380,7 +380,7 @@ func (f *fleet) start(i int, wiped bool) error {
 	fmt.Fprintf(f.logs[i], "=== chaos: start at %s (state wiped: %v)\n", time.Now().Format(time.RFC3339Nano), wiped)
 	cmd := exec.Command(f.bin, slices.Concat(f.args, []string{"-state-dir", f.stateDir(i)})...)
 	cmd.Stdout, cmd.Stderr = f.logs[i], f.logs[i]
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // a terminal's Ctrl-C is for the command only
+	cmd.SysProcAttr = ownProcessGroup() // a terminal's Ctrl-C is for the command only
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start instance %d: %w", i, err)
 	}
