@@ -208,13 +208,38 @@ func (r *Restorer) RestoreAll(ctx context.Context, jobs []RestoreJob) ([]Restore
 }
 
 // plan lists tp's offsets and plans its restore from checkpoint.
+//
+// A checkpoint above the last stable offset is ahead of the changelog only
+// if it is above the log's end too. Between the two, the data it names is
+// there, behind a transaction still open below it: one that another
+// producer (a zombie of the task's previous owner, say) began before this
+// store's last commit. plan waits until that transaction ends (the
+// coordinator aborts it after the transaction timeout at the latest) or
+// ctx does, rather than report the checkpoint ahead: the store would be
+// wiped, and its committed state lost, for a transaction that ends
+// seconds later.
 func (r *Restorer) plan(ctx context.Context, tp TopicPartition, checkpoint int64) (Plan, int64, error) {
-	logStart, end, err := r.listOffsets(ctx, tp)
-	if err != nil {
-		return Plan{}, 0, err
+	for waits := 1; ; waits++ {
+		logStart, end, err := r.listOffsets(ctx, tp)
+		if err != nil {
+			return Plan{}, 0, err
+		}
+		plan, err := planRestore(checkpoint, logStart, end)
+		if !errors.Is(err, ErrCheckpointAhead) {
+			return plan, logStart, err
+		}
+		logEnd, lerr := listedOffset(tp)(r.adm.ListEndOffsets(ctx, tp.Topic))
+		if lerr != nil || checkpoint > logEnd {
+			return plan, logStart, err
+		}
+		if waits == 1 || waits%20 == 0 {
+			r.cfg.logger.Info(fmt.Sprintf("waiting to restore %s: its last stable offset %d is below the checkpoint %d, held there by a transaction still open (the log ends at %d)", tp, end, checkpoint, logEnd),
+				"partition", tp.String(), "last_stable", end, "checkpoint", checkpoint, "log_end", logEnd)
+		}
+		if !sleep(ctx, backoff(waits)) {
+			return Plan{}, logStart, ctx.Err()
+		}
 	}
-	plan, err := planRestore(checkpoint, logStart, end)
-	return plan, logStart, err
 }
 
 func (r *Restorer) logPlan(tp TopicPartition, checkpoint, logStart int64, plan Plan, first bool) {

@@ -385,6 +385,62 @@ func TestRestoreCheckpointAhead(t *testing.T) {
 	}
 }
 
+// TestRestoreWaitsForATransactionBelowTheCheckpoint: a checkpoint above
+// the last stable offset but not above the log's end is not ahead of the
+// changelog: another producer's transaction, begun before the store's last
+// commit, holds the last stable offset below it. The restore waits for
+// that transaction to end instead of failing with ErrCheckpointAhead,
+// which made the engine wipe a store whose state was committed.
+func TestRestoreWaitsForATransactionBelowTheCheckpoint(t *testing.T) {
+	h := newHarness(t, 1, 1, nil)
+	zombie, owner := h.transactional("zombie"), h.transactional("owner")
+	if err := zombie.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	h.produce(zombie, 0, put("a", "zombie")) // offset 0: the last stable offset until it ends
+	h.transaction(owner, 0, true, put("a", "1"), put("b", "1"))
+	checkpoint := int64(3) // after the owner's records at 1 and 2; its marker is at 3
+
+	var logs lockedBuffer
+	r := h.restorer(WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	target := newMemTarget()
+	tp := TopicPartition{Topic: testTopic, Partition: 0}
+	type result struct {
+		res RestoreResult
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		res, err := r.Restore(testContext(t), tp, checkpoint, target)
+		done <- result{res, err}
+	}()
+	deadline := time.Now().Add(time.Minute)
+	for !strings.Contains(logs.String(), "held there by a transaction still open") {
+		select {
+		case got := <-done:
+			t.Fatalf("Restore = %+v, %v before the zombie's transaction ended; want it to wait", got.res, got.err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the restore never said it waits; log:\n%s", logs.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := zombie.EndTransaction(context.Background(), kgo.TryAbort); err != nil {
+		t.Fatal(err)
+	}
+	got := <-done
+	if got.err != nil {
+		t.Fatalf("Restore after the zombie's transaction aborted: %v", got.err)
+	}
+	if want := newMemTarget().data; target.wipes != 0 || !maps.Equal(target.data, want) {
+		t.Errorf("the store was wiped (%d times) or written (%v, want %v): its state was committed, and the aborted record must not reach it", target.wipes, target.data, want)
+	}
+	if got.res.StartOffset != checkpoint || got.res.Full {
+		t.Errorf("restore %+v, want a tail restore from the checkpoint %d", got.res, checkpoint)
+	}
+}
+
 func TestRestoreCheckpointBelowLogStart(t *testing.T) {
 	h := newHarness(t, 1, 1, nil)
 	records := someRecords(50)
@@ -832,4 +888,23 @@ func TestRestoreSyncsTheTarget(t *testing.T) {
 	if failing.syncs != 0 {
 		t.Fatalf("Sync called %d times after a failed restore, want 0", failing.syncs)
 	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for a logger's goroutines and the
+// test's.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

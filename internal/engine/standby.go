@@ -111,15 +111,17 @@ func (sb *standbyTask) resumeAt() map[changelog.TopicPartition]int64 {
 }
 
 // ahead says why, if the checkpoint the task opened at claims offsets of
-// tp that the changelog, whose last stable offset is end, does not have:
-// nothing has been replayed since (the consumer reset to the log start,
-// and every record it reads lies below the checkpoint). It returns "" when
-// the checkpoint is fine.
-func (sb *standbyTask) ahead(tp changelog.TopicPartition, end int64) string {
-	if sb.next[tp] != sb.from[tp] || sb.from[tp] <= end {
+// tp that the changelog, whose log ends at logEnd, does not have: nothing
+// has been replayed since (the consumer reset to the log start, and every
+// record it reads lies below the checkpoint). It returns "" when the
+// checkpoint is fine. The log's end, not its last stable offset, decides:
+// a transaction still open below the checkpoint (a zombie's) holds the
+// last stable offset below data that is there (see changelog.Restorer).
+func (sb *standbyTask) ahead(tp changelog.TopicPartition, logEnd int64) string {
+	if sb.next[tp] != sb.from[tp] || sb.from[tp] <= logEnd {
 		return ""
 	}
-	return fmt.Sprintf("%s: checkpoint %d, last stable offset %d", tp, sb.from[tp], end)
+	return fmt.Sprintf("%s: checkpoint %d, log end %d", tp, sb.from[tp], logEnd)
 }
 
 // lag returns how many changelog records the task is behind, as of the
@@ -383,7 +385,7 @@ func (sm *standbyManager) apply(fetches kgo.Fetches) error {
 		if p.Err != nil || len(p.Records) == 0 {
 			return
 		}
-		if why := sb.ahead(tp, p.LastStableOffset); why != "" {
+		if why := sb.ahead(tp, p.HighWatermark); why != "" {
 			sm.wipeLocked(sb, why)
 			delete(touched, sb)
 			return
@@ -438,9 +440,16 @@ func (sm *standbyManager) refreshEnds() {
 	}
 	ctx, cancel := context.WithTimeout(sm.ctx, 5*time.Second)
 	defer cancel()
-	listed, err := sm.e.adm.ListCommittedOffsets(ctx, slices.Sorted(maps.Keys(topics))...)
+	names := slices.Sorted(maps.Keys(topics))
+	listed, err := sm.e.adm.ListCommittedOffsets(ctx, names...)
 	if err == nil {
 		err = listed.Error()
+	}
+	var logEnds kadm.ListedOffsets
+	if err == nil {
+		if logEnds, err = sm.e.adm.ListEndOffsets(ctx, names...); err == nil {
+			err = logEnds.Error()
+		}
 	}
 	if err != nil {
 		if sm.ctx.Err() == nil {
@@ -459,8 +468,10 @@ func (sm *standbyManager) refreshEnds() {
 			return
 		}
 		sb := s.task
-		if why := sb.ahead(tp, o.Offset); why != "" {
-			ahead[sb] = why
+		if logEnd, ok := logEnds.Lookup(o.Topic, o.Partition); ok {
+			if why := sb.ahead(tp, logEnd.Offset); why != "" {
+				ahead[sb] = why
+			}
 		}
 		sb.end[tp] = max(sb.end[tp], o.Offset)
 		touched[sb] = true
