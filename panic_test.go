@@ -68,8 +68,8 @@ func panickyTopologies() []panicky {
 		{"Processor", func(s topology.Stream[string, string]) topology.Stream[string, string] {
 			return topology.Process(s, processor.Func(func(ctx processor.Context[string, string], r processor.Record[string, string]) error {
 				if r.Value == "boom" {
-					var m map[string]int
-					m["x"] = 1 // a nil-map write: a runtime error, not a string
+					var none []string
+					_ = none[len(r.Value)] // index out of range: a runtime error, not a string
 				}
 				return ctx.Forward(r)
 			}), nil).WithSerdes(serde.String(), serde.String())

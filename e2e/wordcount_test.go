@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/eddystream/eddy/serde"
@@ -79,6 +81,13 @@ func (r *wcRun) waitConsumed() {
 	waitConsumed(r.t, r.app, 90*time.Second, r.input, r.app+"-words-repartition")
 }
 
+// waitConsumedExactlyOnce is waitConsumed for an exactly-once run, whose
+// repartition topic ends with a commit marker.
+func (r *wcRun) waitConsumedExactlyOnce() {
+	repartition := r.app + "-words-repartition"
+	waitConsumedMarked(r.t, r.app, 90*time.Second, map[string]bool{repartition: true}, r.input, repartition)
+}
+
 // counts reads the output topic and keeps the last count per word.
 func (r *wcRun) counts() map[string]int64 {
 	got := map[string]int64{}
@@ -104,6 +113,68 @@ func (r *wcRun) checkExact() {
 			r.t.Errorf("count[%s] = %d, want %d", w, got[w], n)
 		}
 	}
+}
+
+// checkExactCommitted asserts that the committed output (read_committed)
+// holds exactly the expected counts, for exactly-once runs: readAll never
+// reaches the end of a topic that ends with a commit marker. Call it once
+// the input is consumed; it reads until the counts match or a minute
+// passes.
+func (r *wcRun) checkExactCommitted() {
+	r.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cl := client(r.t, kgo.ConsumeTopics(r.output), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	got := map[string]int64{}
+	read := 0
+	equal := func() bool {
+		if len(got) != len(r.want) {
+			return false
+		}
+		for w, n := range r.want {
+			if got[w] != n {
+				return false
+			}
+		}
+		return true
+	}
+	for !equal() {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			break
+		}
+		fs.EachRecord(func(rec *kgo.Record) {
+			n, err := serde.Int64().Deserialize(r.output, rec.Value)
+			if err != nil {
+				r.t.Fatalf("output record %s-%d@%d: %v", rec.Topic, rec.Partition, rec.Offset, err)
+			}
+			got[string(rec.Key)] = n
+			read++
+		})
+	}
+	if equal() {
+		return
+	}
+	wrong := 0
+	for w, n := range r.want {
+		if got[w] != n {
+			if wrong < 10 {
+				r.t.Errorf("count[%s] = %d, want %d", w, got[w], n)
+			}
+			wrong++
+		}
+	}
+	var ends []string
+	adm := kadm.NewClient(client(r.t))
+	lctx, lcancel := ctx30()
+	defer lcancel()
+	hw, err1 := adm.ListEndOffsets(lctx, r.output)
+	ls, err2 := adm.ListCommittedOffsets(lctx, r.output)
+	hw.Each(func(o kadm.ListedOffset) {
+		l, _ := ls.Lookup(o.Topic, o.Partition)
+		ends = append(ends, fmt.Sprintf("%d: end %d, last stable %d", o.Partition, o.Offset, l.Offset))
+	})
+	r.t.Errorf("%d of %d counts wrong; %d words counted; %d records read; %s %v %v", wrong, len(r.want), len(got), read, strings.Join(ends, ", "), err1, err2)
 }
 
 // checkAtLeast asserts nothing was lost: every count is at least the
