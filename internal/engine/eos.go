@@ -99,7 +99,7 @@ func (w *worker) commitTransaction(ctx context.Context, start time.Time) error {
 func (w *worker) endTransaction(ctx context.Context, start time.Time, commit, begin bool) error {
 	ctx, cancel := w.attemptContext(ctx, start)
 	defer cancel()
-	committed, err := w.sess.End(ctx, kgo.TransactionEndTry(commit))
+	committed, yielded, err := w.end(ctx, commit)
 	defer func() {
 		result := metrics.CommitOK
 		if !committed {
@@ -150,7 +150,7 @@ func (w *worker) endTransaction(ctx context.Context, start time.Time, commit, be
 		w.committed()
 		w.log.Debug("transaction committed", "tasks", len(running), "took", time.Since(start))
 	} else {
-		if commit && err != nil {
+		if commit && err != nil && !yielded {
 			// The commit itself failed (not a rebalance's abort): one
 			// more failed attempt.
 			if ferr := w.retryOrFail(start, fmt.Errorf("end transaction: %w", err)); ferr != nil {
@@ -178,6 +178,52 @@ func (w *worker) endTransaction(ctx context.Context, start time.Time, commit, be
 		}
 	}
 	return nil
+}
+
+// errRebalanceWaiting cancels a transaction's end that a rebalance waits
+// for (see end).
+var errRebalanceWaiting = errors.New("a rebalance waits for the worker")
+
+// end ends the open transaction, committing if commit is set. yielded
+// reports that it aborted instead because a rebalance was waiting.
+//
+// kgo's session, committing a transaction that holds offsets, makes the
+// group heartbeat before it ends the transaction, and waits for that
+// heartbeat. But once the group has a rebalance to run, its goroutine
+// waits for the worker to allow it (BlockRebalanceOnPoll), which the
+// worker does only after the commit: the heartbeat never comes, and End
+// used to wait out its whole deadline (30 s of stalled output after a
+// broker fault). A rebalance that waits means the session aborts the
+// transaction anyway, so end aborts at once: when the group says a
+// rebalance waits (OnPartitionsCallbackBlocked) before End starts, or
+// while it runs, by cancelling its context.
+func (w *worker) end(ctx context.Context, commit bool) (committed, yielded bool, err error) {
+	if commit && w.rebalanceWaiting.Load() {
+		commit, yielded = false, true
+	}
+	ectx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	w.endCancel.Store(&cancel)
+	committed, err = w.sess.End(ectx, kgo.TransactionEndTry(commit))
+	w.endCancel.Store(nil)
+	if errors.Is(context.Cause(ectx), errRebalanceWaiting) {
+		yielded = true
+	}
+	if yielded {
+		w.log.Info("a rebalance waits: the transaction is aborted rather than committed", "err", err)
+	}
+	return committed, yielded, err
+}
+
+// onRebalanceBlocked is kgo's OnPartitionsCallbackBlocked: a rebalance
+// waits for the loop to allow it. A transaction's end in progress is
+// cancelled (see end); the flag holds until the loop allows the
+// rebalance.
+func (w *worker) onRebalanceBlocked(context.Context, *kgo.Client) {
+	w.rebalanceWaiting.Store(true)
+	if c := w.endCancel.Load(); c != nil {
+		(*c)(errRebalanceWaiting)
+	}
 }
 
 // noteRead remembers where the worker started reading a partition since

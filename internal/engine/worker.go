@@ -99,6 +99,12 @@ type worker struct {
 	lost         atomic.Bool
 	groupErr     atomic.Pointer[timedError]
 	lastAssigned atomic.Pointer[time.Time]
+
+	// rebalanceWaiting is set while a rebalance waits for the loop to
+	// allow it; endCancel cancels a transaction's end in progress (see
+	// end in eos.go).
+	rebalanceWaiting atomic.Bool
+	endCancel        atomic.Pointer[context.CancelCauseFunc]
 }
 
 // activeTask is a task owned by a worker, with its resources.
@@ -179,6 +185,7 @@ func newWorker(e *Engine, idx int) (*worker, error) {
 		kgo.OnPartitionsAssigned(w.onAssigned),
 		kgo.OnPartitionsRevoked(w.onRevoked),
 		kgo.OnPartitionsLost(w.onLost),
+		kgo.OnPartitionsCallbackBlocked(w.onRebalanceBlocked),
 		kgo.RecordPartitioner(newPartitioner(manual)),
 		// The Java consumer's fetch.max.wait.ms (kgo waits 5 s): partitions
 		// resumed after a restore join the next fetch, which starts only
@@ -289,6 +296,7 @@ func (w *worker) run(ctx context.Context) (err error) {
 			}
 			return w.step(fetches)
 		})
+		w.rebalanceWaiting.Store(false)
 		w.cl.AllowRebalance()
 		if err != nil {
 			return fmt.Errorf("eddy: worker %d: %w", w.idx, err)
