@@ -36,6 +36,12 @@ const (
 	// reconnect (kgo backs off up to 5 s), the group settles, and the
 	// next transactions commit.
 	restartResumeWithin = 20 * time.Second
+	// lostNodeResumeWithin bounds how long output may stall, until every
+	// partition shows new output, after one of three brokers died: about
+	// 9 s until the controller fences the dead node
+	// (broker.session.timeout.ms) and moves its partitions and
+	// coordinators, then as after a restart.
+	lostNodeResumeWithin = 25 * time.Second
 	// faultGiveUp is how long a test waits for output before it calls
 	// the instances stuck and fails with their goroutines.
 	faultGiveUp = 90 * time.Second
@@ -397,4 +403,88 @@ func TestExactlyOnceSurvivesBrokerRestart(t *testing.T) {
 		t.Fatalf("exactly-once violated across the broker restart: %d inputs, %d verified, %d missing, %d duplicated, %d wrong aggregates",
 			rep.Inputs, rep.Verified, rep.Missing, rep.Duplicated, rep.WrongAggregates)
 	}
+}
+
+// TestExactlyOnceSurvivesLosingTheGroupCoordinator runs two exactly-once
+// instances against three brokers (topics with three replicas, two in
+// sync) and kills, for good, the broker that coordinates the
+// application's consumer group. Processing must go on with the other two:
+// output of new input resumes on every partition within
+// lostNodeResumeWithin of the kill, no instance exits, and every input
+// comes out exactly once with every aggregate exact.
+func TestExactlyOnceSurvivesLosingTheGroupCoordinator(t *testing.T) {
+	r := newFaultRun(t, 3)
+	r.startInstances(2)
+	stop := r.produce()
+	defer stop()
+	r.runSteadily()
+
+	ctx, cancel := ctx30()
+	defer cancel()
+	coordinators := r.adm.FindGroupCoordinators(ctx, r.app)
+	gc, ok := coordinators[r.app]
+	if !ok || gc.Err != nil {
+		t.Fatalf("find the coordinator of group %s: %v (%v)", r.app, gc.Err, coordinators)
+	}
+	described, err := r.adm.DescribeGroups(ctx, r.app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	group := described[r.app]
+	if group.Coordinator.NodeID != gc.NodeID {
+		t.Fatalf("FindCoordinator says node %d coordinates %s, DescribeGroups says %d", gc.NodeID, r.app, group.Coordinator.NodeID)
+	}
+	t.Logf("group %s (%s, %d members) is coordinated by node %d; transaction coordinators: %s",
+		r.app, group.State, len(group.Members), gc.NodeID, r.txnCoordinators(ctx))
+
+	killed := r.kill(gc.NodeID)
+	mark := r.firstValueAfter(killed)
+	first, all := r.waitOutput(mark, fmt.Sprintf("after node %d, the group coordinator, died", gc.NodeID))
+	for range faultRoundsAfter {
+		r.firstValueAfter(time.Now())
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("producing the input: %v", err)
+	}
+	// The coordinator moved to a live node (asking may take a few tries:
+	// the client may send FindCoordinator to the dead node first).
+	var now kadm.FindCoordinatorResponse
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		now = r.adm.FindGroupCoordinators(ctx, r.app)[r.app]
+		cancel()
+		if now.Err == nil {
+			break
+		}
+	}
+	if now.Err != nil || now.NodeID == gc.NodeID {
+		t.Errorf("after the kill the group's coordinator is node %d (err %v), want a live one, not %d", now.NodeID, now.Err, gc.NodeID)
+	}
+	rep := r.finish()
+	t.Logf("group coordinator (node %d) killed; output of input written after the kill came %v later on the first partition, %v on all %d (stall)\n%s",
+		gc.NodeID, first.Sub(killed).Round(10*time.Millisecond), all.Sub(killed).Round(10*time.Millisecond), faultPartitions, rep)
+	r.checkResumed(fmt.Sprintf("node %d died", gc.NodeID), killed, all, lostNodeResumeWithin)
+	if !rep.ExactlyOnce() {
+		t.Fatalf("exactly-once violated with a broker lost: %d inputs, %d verified, %d missing, %d duplicated, %d wrong aggregates",
+			rep.Inputs, rep.Verified, rep.Missing, rep.Duplicated, rep.WrongAggregates)
+	}
+}
+
+// txnCoordinators lists the transactional ids of the run's application
+// with the node that coordinates each, for the log.
+func (r *faultRun) txnCoordinators(ctx context.Context) string {
+	listed, err := r.adm.ListTransactions(ctx, nil, nil)
+	if err != nil {
+		return fmt.Sprintf("(cannot list them: %v)", err)
+	}
+	var out []string
+	for _, tx := range listed.Sorted() {
+		if strings.HasPrefix(tx.TxnID, r.app) {
+			out = append(out, fmt.Sprintf("%s on node %d", tx.TxnID, tx.Coordinator))
+		}
+	}
+	if len(out) == 0 {
+		return "(none listed)"
+	}
+	return strings.Join(out, ", ")
 }
