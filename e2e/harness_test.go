@@ -2,7 +2,10 @@
 // examples, run against a real Apache Kafka broker (KRaft). The broker
 // comes from KAFKA_BROKERS, else a testcontainers container when a Docker
 // engine answers, else a broker JVM started from the Apache Kafka jars on
-// Maven Central (see internal/kafkabroker). It is never faked.
+// Maven Central (see internal/kafkabroker). It is never faked. The broker
+// fault tests (brokerfaults_test.go) kill brokers, so they run a cluster
+// of broker JVMs of their own (kafkabroker.StartCluster) whatever
+// KAFKA_BROKERS says.
 package e2e
 
 import (
@@ -110,8 +113,14 @@ func (s *syncBuffer) String() string {
 // when the test ends if it still runs.
 func start(t *testing.T, name, ex string, args ...string) *proc {
 	t.Helper()
+	return startOn(t, brokers, name, ex, args...)
+}
+
+// startOn is start against the brokers at addrs instead of the suite's.
+func startOn(t *testing.T, addrs []string, name, ex string, args ...string) *proc {
+	t.Helper()
 	p := &proc{t: t, name: name, out: &syncBuffer{}, done: make(chan struct{})}
-	p.cmd = exec.Command(bins[ex], append([]string{"-brokers", strings.Join(brokers, ",")}, args...)...)
+	p.cmd = exec.Command(bins[ex], append([]string{"-brokers", strings.Join(addrs, ",")}, args...)...)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", name, err)

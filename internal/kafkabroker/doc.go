@@ -43,12 +43,22 @@
 //		os.Exit(code)
 //	}
 //
+// Tests of broker faults run a [Cluster] of their own instead: [StartCluster]
+// always starts broker JVMs (one node or several, each broker and KRaft
+// controller, with every topic replicated over up to three nodes), whatever
+// KAFKA_BROKERS says, so that killing a node never disturbs a broker that
+// other tests share. Any node can be killed with SIGKILL
+// ([Cluster.Kill]), stopped cleanly ([Cluster.Stop]) and restarted on its
+// log directory and its ports ([Cluster.Restart]); clients keep their
+// bootstrap addresses.
+//
 // When a test fails, [Broker.LogTail] shows the last lines of the broker's log
 // (warnings and errors only), which usually names the cause.
 //
-// Every goroutine the package starts belongs to a [Broker] and ends in
-// [Broker.Close]: a JVM broker owns one goroutine, which waits for the
-// process. A JVM broker dies with the test process even when Close does not
+// Every goroutine the package starts belongs to a [Broker] or a [Cluster]
+// and ends in its Close: a JVM broker owns one goroutine, which waits for
+// the process, and a cluster node one per run of its JVM. A JVM broker (or
+// node) dies with the test process even when Close does not
 // run (Linux parent-death signal), so a crashed test leaves no broker behind;
 // testcontainers' reaper does the same for containers.
 package kafkabroker
