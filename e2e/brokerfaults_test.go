@@ -143,14 +143,14 @@ func (r *faultRun) client(opts ...kgo.Opt) *kgo.Client {
 
 // startInstances starts n exactly-once instances and waits until each
 // runs a task.
-func (r *faultRun) startInstances(n int) {
+func (r *faultRun) startInstances(n int, extra ...string) {
 	r.t.Helper()
 	dir := r.t.TempDir()
 	for i := range n {
-		r.ps = append(r.ps, startOn(r.t, r.addrs, fmt.Sprintf("instance-%d", i), "aggregates",
-			"-app", r.app, "-input", r.in, "-passthrough", r.pass, "-stats", r.stats,
-			"-state-dir", filepath.Join(dir, fmt.Sprint(i)), "-guarantee", "exactly-once",
-			"-commit-interval", "100ms", "-session-timeout", "6s"))
+		r.ps = append(r.ps, startOn(r.t, r.addrs, fmt.Sprintf("instance-%d", len(r.ps)), "aggregates",
+			append([]string{"-app", r.app, "-input", r.in, "-passthrough", r.pass, "-stats", r.stats,
+				"-state-dir", filepath.Join(dir, fmt.Sprint(i)), "-guarantee", "exactly-once",
+				"-commit-interval", "100ms", "-session-timeout", "6s"}, extra...)...))
 		r.starts = append(r.starts, time.Now())
 	}
 	for _, p := range r.ps {

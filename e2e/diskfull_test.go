@@ -119,12 +119,3 @@ func (r *wcRun) produceDistinctLines(batch, n, words, long int) {
 	}
 	produce(r.t, recs)
 }
-
-// lastLine returns the last non-empty line of s.
-func lastLine(s string) string {
-	ls := lines(s)
-	if len(ls) == 0 {
-		return ""
-	}
-	return ls[len(ls)-1]
-}

@@ -355,6 +355,15 @@ func lines(s string) []string {
 	return out
 }
 
+// lastLine returns the last non-empty line of s.
+func lastLine(s string) string {
+	ls := lines(s)
+	if len(ls) == 0 {
+		return ""
+	}
+	return ls[len(ls)-1]
+}
+
 func ctx30() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), 30*time.Second)
 }
