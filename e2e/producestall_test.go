@@ -137,8 +137,12 @@ func TestProduceRejectionStall(t *testing.T) {
 		node := r.notGroupCoordinator()
 		killed := r.kill(node)
 		for _, p := range r.ps {
-			err := p.wait(faultGiveUp)
-			out := p.out.String()
+			select {
+			case <-p.done:
+			case <-time.After(faultGiveUp):
+				r.failStuck(fmt.Sprintf("%s did not fail within %v of the kill (task timeout 15s)", p.name, faultGiveUp))
+			}
+			err, out := p.err, p.out.String()
 			if err == nil || !strings.Contains(out, "NOT_ENOUGH_REPLICAS") || !strings.Contains(out, "longer than the task timeout") {
 				t.Fatalf("%s: exit %v, want a failure naming NOT_ENOUGH_REPLICAS and the task timeout:\n%s", p.name, err, tail(out, 30))
 			}

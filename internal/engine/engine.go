@@ -222,17 +222,30 @@ func (e *Engine) Run(ctx context.Context) (err error) {
 		e.workers.Lock()
 		e.workers.list = append(e.workers.list, w)
 		e.workers.Unlock()
+		fail := func(err error) {
+			mu.Lock()
+			if first == nil {
+				first = err
+				e.failed.Store(&err) // the probes fail at once
+			}
+			mu.Unlock()
+			cancel() // the others stop, and the shutdown deadline runs
+		}
+		// Told before the worker's own shutdown, and again with its
+		// shutdown's errors after it.
+		w.onFail = fail
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			if err := w.run(runCtx); err != nil {
 				mu.Lock()
-				if first == nil {
+				if errors.Is(err, first) {
+					// The failure told before, with its shutdown's errors.
 					first = err
-					e.failed.Store(&first) // the probes fail at once
+					e.failed.Store(&err)
 				}
 				mu.Unlock()
-				cancel()
+				fail(err)
 			}
 		}()
 	}

@@ -100,6 +100,10 @@ type worker struct {
 	groupErr     atomic.Pointer[timedError]
 	lastAssigned atomic.Pointer[time.Time]
 
+	// onFail, set by the engine before run, hears the worker's failure
+	// before it shuts down.
+	onFail func(error)
+
 	// rebalanceWaiting is set while a rebalance waits for the loop to
 	// allow it; endCancel cancels a transaction's end in progress (see
 	// end in eos.go).
@@ -265,10 +269,22 @@ func (w *worker) publishOwned() {
 	w.owned.Store(&ids)
 }
 
-// run is the worker's loop. It returns nil after a clean shutdown.
+// run is the worker's loop. It returns nil after a clean shutdown. A
+// failure is told to onFail (if set) before the worker shuts down, so
+// that the engine's shutdown deadline covers this worker's shutdown too.
+//
+// The loop returns with rebalances blocked (its last poll returned and
+// it did not allow them again): shutdown ends the transaction with w.mu
+// held, and kgo's transact session holds its own lock while it runs the
+// revoke callback, which takes w.mu. A rebalance allowed before shutdown
+// deadlocked the two (seen in a broker fault run); shutdown allows
+// rebalances once it is done with the transaction.
 func (w *worker) run(ctx context.Context) (err error) {
 	defer func() {
 		logPanicStack(w.log, err)
+		if err != nil && w.onFail != nil {
+			w.onFail(err)
+		}
 		err = errors.Join(err, w.shutdown(err == nil))
 	}()
 	w.nextCommit = time.Now().Add(w.e.cfg.CommitInterval)
@@ -284,7 +300,6 @@ func (w *worker) run(ctx context.Context) (err error) {
 		stopWaking()
 		cancel()
 		if ctx.Err() != nil || fetches.IsClientClosed() {
-			w.cl.AllowRebalance()
 			return nil
 		}
 		_, gen := w.cl.GroupMetadata()
@@ -296,11 +311,11 @@ func (w *worker) run(ctx context.Context) (err error) {
 			}
 			return w.step(fetches)
 		})
-		w.rebalanceWaiting.Store(false)
-		w.cl.AllowRebalance()
 		if err != nil {
 			return fmt.Errorf("eddy: worker %d: %w", w.idx, err)
 		}
+		w.rebalanceWaiting.Store(false)
+		w.cl.AllowRebalance()
 	}
 }
 
