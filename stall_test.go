@@ -329,3 +329,23 @@ func TestCloseReturnsDuringACommitStall(t *testing.T) {
 		}
 	}
 }
+
+// TestFullProducerBufferCommitsEarly: under at-least-once with a long
+// commit interval, outputs the brokers do not acknowledge pile up in the
+// producer until producing blocks the loop, with no commit attempt (and so
+// no deadline) to notice. A buffer half full now commits early, whose
+// bounded flush fails the run at the task timeout instead.
+func TestFullProducerBufferCommitsEarly(t *testing.T) {
+	r := newStallRig(t, eddy.AtLeastOnce, eddy.CommitInterval(time.Hour), eddy.TaskTimeout(3*time.Second))
+	r.silent.Store(true)
+	r.reject.Store(true)
+	const n = 60_000 // above half the producer's buffer
+	for from := 0; from < n; from += 10_000 {
+		r.produce(from, from+10_000)
+	}
+	err := runUntilReturn(t, r.app)
+	var ct *eddy.CommitTimeoutError
+	if !errors.As(err, &ct) {
+		t.Fatalf("Run = %v, want a CommitTimeoutError", err)
+	}
+}

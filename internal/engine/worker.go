@@ -27,6 +27,10 @@ import (
 // for a rebalance to proceed (rebalances wait while a batch is processed).
 const maxPollRecords = 10_000
 
+// maxBufferedRecords bounds the records the producer holds unacknowledged;
+// the loop commits early when it is half full (see step).
+const maxBufferedRecords = 100_000
+
 // pollWait bounds how long one poll blocks when no records come, so that
 // commits, wall-clock punctuators and finished restores are handled on
 // time.
@@ -196,7 +200,7 @@ func newWorker(e *Engine, idx int) (*worker, error) {
 		// when the one in flight returns.
 		kgo.FetchMaxWait(500*time.Millisecond),
 		kgo.ProducerLinger(5*time.Millisecond),
-		kgo.MaxBufferedRecords(100_000),
+		kgo.MaxBufferedRecords(maxBufferedRecords),
 		kgo.WithHooks(w),
 	)
 	if e.cfg.InstanceID != "" {
@@ -381,7 +385,11 @@ func (w *worker) step(fetches kgo.Fetches) error {
 	if processed > 0 {
 		w.wm.ObserveBatch(time.Since(now), processed)
 	}
-	if !now.Before(w.nextCommit) {
+	// A producer buffer half full commits early: past full, producing
+	// blocks the loop (for as long as the brokers do not answer, with no
+	// commit attempt, and so no deadline, to notice), and a commit's
+	// flush is bounded and reports why it fails.
+	if !now.Before(w.nextCommit) || w.cl.BufferedProduceRecords() > maxBufferedRecords/2 {
 		w.nextCommit = now.Add(w.e.cfg.CommitInterval)
 		if w.uncommitted {
 			if err := w.commit(w.prodCtx, w.runningTasks(nil)); err != nil {
