@@ -172,12 +172,61 @@ func (w *worker) endTransaction(ctx context.Context, start time.Time, commit, be
 	w.produced.Lock()
 	w.produced.err = nil
 	w.produced.Unlock()
+	if !committed {
+		w.uncommitted = false // dropped with the transaction
+	}
 	if begin {
-		if err := w.sess.Begin(); err != nil {
-			return fmt.Errorf("begin transaction: %w", err)
-		}
+		return w.begin(start)
 	}
 	return nil
+}
+
+// beginRetry is how often the loop tries again to begin a transaction
+// that could not begin.
+const beginRetry = time.Second
+
+// begin begins the next transaction. Beginning recovers the producer
+// after a failed transaction, which fails while its coordinator cannot
+// finish the last one (CONCURRENT_TRANSACTIONS: its markers cannot be
+// written while the partitions lack in-sync replicas): that is one more
+// failed attempt, and the loop processes nothing until a transaction is
+// open (see retryBegin). w.mu is held.
+func (w *worker) begin(start time.Time) error {
+	err := w.sess.Begin()
+	if err == nil {
+		w.needBegin = false
+		return nil
+	}
+	err = fmt.Errorf("begin transaction: %w", err)
+	if !mayPass(err) {
+		return err
+	}
+	if ferr := w.retryOrFail(start, err); ferr != nil {
+		return ferr
+	}
+	w.needBegin = true
+	w.nextBegin = time.Now().Add(beginRetry)
+	return nil
+}
+
+// retryBegin is step while no transaction is open: it puts back the
+// records of this poll (nothing may be processed outside a transaction)
+// and tries to begin one, at most every beginRetry. w.mu is held.
+func (w *worker) retryBegin(fetches kgo.Fetches) error {
+	w.mu.abortPending = false // nothing is open to abort
+	fetches.EachPartition(func(p kgo.FetchTopicPartition) {
+		if len(p.Records) > 0 {
+			w.noteRead(p.Topic, p.Partition, p.Records[0].Offset)
+		}
+	})
+	if len(w.sinceCommit) > 0 {
+		w.cl.SetOffsets(w.sinceCommit)
+		w.sinceCommit = nil
+	}
+	if time.Now().Before(w.nextBegin) {
+		return nil
+	}
+	return w.begin(time.Now())
 }
 
 // errRebalanceWaiting cancels a transaction's end that a rebalance waits

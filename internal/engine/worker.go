@@ -55,6 +55,10 @@ type worker struct {
 	sess *kgo.GroupTransactSession
 	// stall tracks a streak of failed commits.
 	stall stall
+	// needBegin is set while no transaction could be begun after the last
+	// one ended; nextBegin is when to try again (see begin).
+	needBegin bool
+	nextBegin time.Time
 	// sinceCommit holds, per input partition, the offset of the first
 	// record read since the last commit (under exactly-once: by the open
 	// transaction): where a failed commit rewinds to.
@@ -336,6 +340,9 @@ func (w *worker) locked(fn func() error) (err error) {
 
 // step handles one poll's worth of work. w.mu is held.
 func (w *worker) step(fetches kgo.Fetches) error {
+	if w.needBegin {
+		return w.retryBegin(fetches)
+	}
 	if w.mu.abortPending {
 		// The open transaction lost tasks in a rebalance: abort it now. The
 		// client rewinds to the committed offsets, so the records in hand
