@@ -106,7 +106,11 @@ func mayPass(err error) bool {
 	}
 	var ke *kerr.Error
 	if errors.As(err, &ke) {
-		return ke.Retriable
+		// CONCURRENT_TRANSACTIONS, which kerr does not call retriable,
+		// means the coordinator is still completing the last transaction
+		// (it cannot write its markers while partitions lack in-sync
+		// replicas): it passes once they have them.
+		return ke.Retriable || errors.Is(err, kerr.ConcurrentTransactions)
 	}
 	return false
 }

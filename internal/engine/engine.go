@@ -210,7 +210,6 @@ func (e *Engine) Run(ctx context.Context) (err error) {
 		mu    sync.Mutex
 		first error
 	)
-	var workers []*worker
 	for i := 0; i < e.cfg.Workers; i++ {
 		w, err := newWorker(e, i)
 		if err != nil {
@@ -218,7 +217,6 @@ func (e *Engine) Run(ctx context.Context) (err error) {
 			wg.Wait()
 			return err
 		}
-		workers = append(workers, w)
 		e.workers.Lock()
 		e.workers.list = append(e.workers.list, w)
 		e.workers.Unlock()
@@ -237,7 +235,8 @@ func (e *Engine) Run(ctx context.Context) (err error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := w.run(runCtx); err != nil {
+			err := e.runReplacing(runCtx, w)
+			if err != nil {
 				mu.Lock()
 				if errors.Is(err, first) {
 					// The failure told before, with its shutdown's errors.
@@ -268,9 +267,11 @@ func (e *Engine) Run(ctx context.Context) (err error) {
 		case <-time.After(e.cfg.ShutdownTimeout):
 			// Unblock what waits on the producer (a flush, a transaction's
 			// end) and give the workers a last moment.
-			for _, w := range workers {
+			e.workers.Lock()
+			for _, w := range e.workers.list {
 				w.prodCancel()
 			}
+			e.workers.Unlock()
 			select {
 			case <-stopped:
 			case <-time.After(shutdownGrace):
@@ -282,6 +283,44 @@ func (e *Engine) Run(ctx context.Context) (err error) {
 		}
 	}
 	return first
+}
+
+// replaceWait is how long the engine waits before it replaces a worker
+// whose transactional producer is wedged.
+const replaceWait = time.Second
+
+// runReplacing runs w, and replaces it with a new worker of the same index
+// (new clients, a new group member) each time it stops because its
+// transactional producer cannot recover in its client (see begin). The new
+// worker carries the streak of failed attempts on, so TaskTimeout still
+// bounds it. It returns the error of the last worker.
+func (e *Engine) runReplacing(ctx context.Context, w *worker) error {
+	for {
+		err := w.run(ctx)
+		var wedged *wedgedProducerError
+		if err == nil || ctx.Err() != nil || !errors.As(err, &wedged) {
+			return err
+		}
+		w.log.Warn("replacing the worker: its transactional producer cannot recover", "err", err, "stalled_for", time.Since(w.stall.since).Round(time.Millisecond))
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(replaceWait):
+		}
+		next, nerr := newWorker(e, w.idx)
+		if nerr != nil {
+			return errors.Join(err, nerr)
+		}
+		next.stall, next.onFail = w.stall, w.onFail
+		e.workers.Lock()
+		for i, x := range e.workers.list {
+			if x == w {
+				e.workers.list[i] = next
+			}
+		}
+		e.workers.Unlock()
+		w = next
+	}
 }
 
 // shutdownGrace is how long Run still waits, after ShutdownTimeout, for

@@ -181,6 +181,17 @@ func (w *worker) endTransaction(ctx context.Context, start time.Time, commit, be
 	return nil
 }
 
+// wedgedProducerError stops a worker whose transactional producer cannot
+// recover in its client; the engine replaces the worker with a new one
+// that carries the streak of failed attempts on (see Engine.Run).
+type wedgedProducerError struct{ err error }
+
+func (e *wedgedProducerError) Error() string {
+	return fmt.Sprintf("%v (the transactional producer cannot recover in this client: the worker is replaced)", e.err)
+}
+
+func (e *wedgedProducerError) Unwrap() error { return e.err }
+
 // beginRetry is how often the loop tries again to begin a transaction
 // that could not begin.
 const beginRetry = time.Second
@@ -203,6 +214,12 @@ func (w *worker) begin(start time.Time) error {
 	}
 	if ferr := w.retryOrFail(start, err); ferr != nil {
 		return ferr
+	}
+	if errors.Is(err, kerr.ConcurrentTransactions) {
+		// kgo keeps this error as its producer's state for good: only a
+		// new client (a new member, whose InitProducerID waits for the
+		// coordinator) gets on. The engine replaces the worker.
+		return &wedgedProducerError{err: err}
 	}
 	w.needBegin = true
 	w.nextBegin = time.Now().Add(beginRetry)

@@ -290,15 +290,16 @@ func (w *worker) publishOwned() {
 func (w *worker) run(ctx context.Context) (err error) {
 	defer func() {
 		logPanicStack(w.log, err)
-		if err != nil && w.onFail != nil {
+		var wedged *wedgedProducerError
+		if err != nil && w.onFail != nil && !errors.As(err, &wedged) {
 			w.onFail(err)
 		}
 		err = errors.Join(err, w.shutdown(err == nil))
 	}()
 	w.nextCommit = time.Now().Add(w.e.cfg.CommitInterval)
 	if w.sess != nil {
-		if err := w.sess.Begin(); err != nil {
-			return fmt.Errorf("eddy: worker %d: begin transaction: %w", w.idx, err)
+		if err := w.begin(time.Now()); err != nil {
+			return fmt.Errorf("eddy: worker %d: %w", w.idx, err)
 		}
 	}
 	for {
