@@ -312,6 +312,9 @@ func (e *Engine) runReplacing(ctx context.Context, w *worker) error {
 			return errors.Join(err, nerr)
 		}
 		next.stall, next.onFail = w.stall, w.onFail
+		next.mu.Lock()
+		next.publishHealth() // the probes see the stall go on
+		next.mu.Unlock()
 		e.workers.Lock()
 		for i, x := range e.workers.list {
 			if x == w {

@@ -181,6 +181,27 @@ func (w *worker) endTransaction(ctx context.Context, start time.Time, commit, be
 	return nil
 }
 
+// beginBounded begins a transaction within the attempt's deadline. kgo's
+// Begin first recovers the producer id, retrying CONCURRENT_TRANSACTIONS
+// without a deadline for as long as the coordinator cannot finish the last
+// transaction. Past the deadline the call is left to the client's close
+// (in shutdown, which waits for it: beginDone), and the worker is
+// replaced. Closing the client here would run the revoke callback, which
+// takes w.mu, held here. w.mu is held.
+func (w *worker) beginBounded(start time.Time) error {
+	ctx, cancel := w.attemptContext(w.prodCtx, start)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- w.sess.Begin() }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		w.beginDone = done
+		return fmt.Errorf("the producer did not recover within %v: %w", time.Since(start).Round(time.Millisecond), ctx.Err())
+	}
+}
+
 // wedgedProducerError stops a worker whose transactional producer cannot
 // recover in its client; the engine replaces the worker with a new one
 // that carries the streak of failed attempts on (see Engine.Run).
@@ -203,7 +224,7 @@ const beginRetry = time.Second
 // failed attempt, and the loop processes nothing until a transaction is
 // open (see retryBegin). w.mu is held.
 func (w *worker) begin(start time.Time) error {
-	err := w.sess.Begin()
+	err := w.beginBounded(start)
 	if err == nil {
 		w.needBegin = false
 		return nil
@@ -215,7 +236,7 @@ func (w *worker) begin(start time.Time) error {
 	if ferr := w.retryOrFail(start, err); ferr != nil {
 		return ferr
 	}
-	if errors.Is(err, kerr.ConcurrentTransactions) {
+	if errors.Is(err, kerr.ConcurrentTransactions) || w.beginDone != nil {
 		// kgo keeps this error as its producer's state for good: only a
 		// new client (a new member, whose InitProducerID waits for the
 		// coordinator) gets on. The engine replaces the worker.

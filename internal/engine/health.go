@@ -62,7 +62,7 @@ func (w *worker) notReady() string {
 	}
 	h := w.health.Load()
 	if h == nil {
-		return ""
+		return fmt.Sprintf("starting: worker %d has not run its loop yet", w.idx)
 	}
 	var why []string
 	if !h.stall.since.IsZero() {

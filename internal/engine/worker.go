@@ -59,6 +59,9 @@ type worker struct {
 	// one ended; nextBegin is when to try again (see begin).
 	needBegin bool
 	nextBegin time.Time
+	// beginDone receives the result of a Begin left running past its
+	// deadline (see beginBounded); shutdown waits for it.
+	beginDone chan error
 	// sinceCommit holds, per input partition, the offset of the first
 	// record read since the last commit (under exactly-once: by the open
 	// transaction): where a failed commit rewinds to.
@@ -737,7 +740,9 @@ func (w *worker) shutdown(clean bool) error {
 		}
 	}
 	cleanClose := clean && err == nil && w.mu.fatal == nil
-	if w.sess != nil && !cleanClose {
+	// With a Begin still running (beginBounded), no transaction is open,
+	// and End would wait for that Begin's lock.
+	if w.sess != nil && !cleanClose && w.beginDone == nil {
 		// Abort what is open so that the next owner of these tasks need
 		// not wait for the transaction timeout. Best effort: after a fence
 		// this fails, and the coordinator aborts it anyway.
@@ -753,6 +758,9 @@ func (w *worker) shutdown(clean bool) error {
 	w.bal.Close()
 	w.cl.AllowRebalance()
 	w.cl.Close()
+	if w.beginDone != nil {
+		<-w.beginDone // the client's close ends it
+	}
 	w.prodCancel()
 	return err
 }
