@@ -38,6 +38,66 @@ type stall struct {
 	attempts int
 	// cause is why the last attempt failed.
 	cause error
+	// brokerCause is the last cause that was not a deadline: what the
+	// brokers said.
+	brokerCause error
+}
+
+// produceError is a record the producer failed, with where it went.
+type produceError struct {
+	topic     string
+	partition int32
+	err       error
+}
+
+func (e *produceError) Error() string {
+	return fmt.Sprintf("produce to %s-%d: %v", e.topic, e.partition, e.err)
+}
+
+func (e *produceError) Unwrap() error { return e.err }
+
+// diagnose adds to cause, a record that kgo failed after its retries
+// (kgo.ErrRecordRetries, which does not carry the brokers' last error),
+// what the cluster says of the record's partition: no leader, or fewer
+// in-sync replicas than its min.insync.replicas (the brokers then answer
+// NOT_ENOUGH_REPLICAS). The listing is bounded; without an answer, cause
+// is returned as it is.
+func (w *worker) diagnose(cause error) error {
+	var pe *produceError
+	if !errors.As(cause, &pe) {
+		return cause
+	}
+	ctx, cancel := context.WithTimeout(w.prodCtx, 5*time.Second)
+	defer cancel()
+	topics, err := w.e.adm.ListTopics(ctx, pe.topic)
+	if err != nil {
+		return cause
+	}
+	p, ok := topics[pe.topic].Partitions[pe.partition]
+	if !ok {
+		return cause
+	}
+	if p.Leader < 0 {
+		return fmt.Errorf("%w (the partition has no leader: LEADER_NOT_AVAILABLE)", cause)
+	}
+	configs, err := w.e.adm.DescribeTopicConfigs(ctx, pe.topic)
+	if err != nil {
+		return cause
+	}
+	rc, err := configs.On(pe.topic, nil)
+	if err != nil {
+		return cause
+	}
+	for _, c := range rc.Configs {
+		if c.Key != "min.insync.replicas" || c.Value == nil {
+			continue
+		}
+		var min int
+		if _, err := fmt.Sscan(*c.Value, &min); err == nil && len(p.ISR) < min {
+			return fmt.Errorf("%w (the partition has %d in-sync replicas, fewer than its min.insync.replicas %d: the brokers answer NOT_ENOUGH_REPLICAS)", cause, len(p.ISR), min)
+		}
+	}
+	return cause
 }
 
 // CommitTimeoutError is returned by Run when a worker's commits kept
@@ -134,10 +194,15 @@ func (w *worker) retryOrFail(start time.Time, cause error) error {
 		w.stall.since = start
 	}
 	w.stall.attempts++
-	if errors.Is(cause, context.DeadlineExceeded) && w.stall.cause != nil && !errors.Is(w.stall.cause, context.DeadlineExceeded) {
+	if errors.Is(cause, kgo.ErrRecordRetries) {
+		cause = w.diagnose(cause)
+	}
+	if !errors.Is(cause, context.DeadlineExceeded) {
+		w.stall.brokerCause = cause
+	} else if w.stall.brokerCause != nil {
 		// The attempt ran out of time before any record failed: the last
-		// error a broker gave is still the best-known cause.
-		cause = fmt.Errorf("%w; an earlier attempt failed with: %w", cause, w.stall.cause)
+		// error the brokers gave is still the best-known cause.
+		cause = fmt.Errorf("%w; an earlier attempt failed with: %w", cause, w.stall.brokerCause)
 	}
 	w.stall.cause = cause
 	stalled := time.Since(w.stall.since)

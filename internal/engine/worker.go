@@ -459,7 +459,7 @@ func (w *worker) produceFailed(r *kgo.Record, err error) {
 	w.produced.Lock()
 	defer w.produced.Unlock()
 	if w.produced.err == nil {
-		w.produced.err = fmt.Errorf("produce to %s-%d: %w", r.Topic, r.Partition, err)
+		w.produced.err = &produceError{topic: r.Topic, partition: r.Partition, err: err}
 	}
 }
 
