@@ -24,7 +24,22 @@ import (
 // with NOT_LEADER_FOR_PARTITION, a transient error. injected is set once
 // it has.
 func failFirstProduceTo(c *kfake.Cluster, topic string, id [16]byte, injected *atomic.Bool) {
+	answerProducesTo(c, topic, id, func() (int16, bool) {
+		if injected.Swap(true) {
+			return 0, false
+		}
+		return kerr.NotLeaderForPartition.Code, true
+	})
+}
+
+// answerProducesTo hands every produce request that writes to topic
+// (named, or identified by id as Produce v13 does) to answer: if it says
+// so, the cluster answers the request with the error code for every
+// partition (code 0: does not answer at all, as a hung broker), else it
+// handles the request as usual.
+func answerProducesTo(c *kfake.Cluster, topic string, id [16]byte, answer func() (code int16, handle bool)) {
 	c.ControlKey(int16(kmsg.Produce), func(r kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
 		req := r.(*kmsg.ProduceRequest)
 		hit := false
 		for _, t := range req.Topics {
@@ -33,8 +48,14 @@ func failFirstProduceTo(c *kfake.Cluster, topic string, id [16]byte, injected *a
 			}
 		}
 		if !hit {
-			c.KeepControl()
 			return nil, nil, false
+		}
+		code, handle := answer()
+		if !handle {
+			return nil, nil, false
+		}
+		if code == 0 {
+			return nil, nil, true
 		}
 		resp := req.ResponseKind().(*kmsg.ProduceResponse)
 		for _, t := range req.Topics {
@@ -43,12 +64,11 @@ func failFirstProduceTo(c *kfake.Cluster, topic string, id [16]byte, injected *a
 			for _, p := range t.Partitions {
 				rp := kmsg.NewProduceResponseTopicPartition()
 				rp.Partition = p.Partition
-				rp.ErrorCode = kerr.NotLeaderForPartition.Code
+				rp.ErrorCode = code
 				rt.Partitions = append(rt.Partitions, rp)
 			}
 			resp.Topics = append(resp.Topics, rt)
 		}
-		injected.Store(true)
 		return resp, nil, true
 	})
 }

@@ -15,7 +15,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/eddystream/eddy"
 	"github.com/eddystream/eddy/serde"
@@ -25,40 +24,18 @@ import (
 // rejectProducesTo makes the cluster answer every produce request that
 // writes to topic with NOT_ENOUGH_REPLICAS while on is set, as a broker
 // does when fewer replicas are in sync than the topic's
-// min.insync.replicas. rejected counts the requests it answered so.
-//
-// With silent set too, it answers nothing instead, as a broker that hangs.
+// min.insync.replicas; with silent set too, it answers nothing instead,
+// as a broker that hangs. rejected counts the requests it answered so.
 func rejectProducesTo(c *kfake.Cluster, topic string, id [16]byte, on, silent *atomic.Bool, rejected *atomic.Int64) {
-	c.ControlKey(int16(kmsg.Produce), func(r kmsg.Request) (kmsg.Response, error, bool) {
-		c.KeepControl()
-		req := r.(*kmsg.ProduceRequest)
-		hit := false
-		for _, t := range req.Topics {
-			if t.Topic == topic || t.TopicID == id {
-				hit = true
-			}
-		}
-		if !on.Load() || !hit {
-			return nil, nil, false
-		}
-		if silent.Load() {
-			rejected.Add(1)
-			return nil, nil, true
-		}
-		resp := req.ResponseKind().(*kmsg.ProduceResponse)
-		for _, t := range req.Topics {
-			rt := kmsg.NewProduceResponseTopic()
-			rt.Topic, rt.TopicID = t.Topic, t.TopicID
-			for _, p := range t.Partitions {
-				rp := kmsg.NewProduceResponseTopicPartition()
-				rp.Partition = p.Partition
-				rp.ErrorCode = kerr.NotEnoughReplicas.Code
-				rt.Partitions = append(rt.Partitions, rp)
-			}
-			resp.Topics = append(resp.Topics, rt)
+	answerProducesTo(c, topic, id, func() (int16, bool) {
+		if !on.Load() {
+			return 0, false
 		}
 		rejected.Add(1)
-		return resp, nil, true
+		if silent.Load() {
+			return 0, true
+		}
+		return kerr.NotEnoughReplicas.Code, true
 	})
 }
 
