@@ -282,9 +282,11 @@ func (f *fakeInstances) Restart(i int) error {
 
 func TestKillLoop(t *testing.T) {
 	f := &fakeInstances{n: 3}
+	// Taken before the context's clock starts: taken after, a loaded
+	// machine's delay between the two made a run look early.
+	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 400*time.Millisecond)
 	defer cancel()
-	start := time.Now()
 	kills, err := KillLoop(ctx, f, 10*time.Millisecond, rand.New(rand.NewPCG(1, 2)))
 	if err != nil {
 		t.Fatal(err)

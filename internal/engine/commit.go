@@ -170,7 +170,13 @@ func mayPass(err error) bool {
 		// means the coordinator is still completing the last transaction
 		// (it cannot write its markers while partitions lack in-sync
 		// replicas): it passes once they have them.
-		return ke.Retriable || errors.Is(err, kerr.ConcurrentTransactions)
+		//
+		// INVALID_PRODUCER_EPOCH and TRANSACTION_ABORTABLE on a record mean
+		// the coordinator aborted the transaction (it outlived the
+		// transaction timeout while commits failed): an abort like any
+		// other, after which the producer recovers its epoch.
+		return ke.Retriable || errors.Is(err, kerr.ConcurrentTransactions) ||
+			errors.Is(err, kerr.InvalidProducerEpoch) || errors.Is(err, kerr.TransactionAbortable)
 	}
 	return false
 }
