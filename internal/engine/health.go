@@ -49,8 +49,39 @@ func (w *worker) OnGroupManageError(err error) {
 
 var _ kgo.HookGroupManageError = (*worker)(nil)
 
+// Limits on how long one turn of a worker's loop may take before the
+// probes say so: a turn is a poll, the processing of what it returned
+// (user code included) and at most one commit attempt (30 s; a transaction's end and the next begin share its deadline, and an abort after it may take 30 s more), so only
+// code that does not return (a processor in an endless loop, a disk that
+// never answers) takes minutes. /readyz fails past loopSlow, /healthz
+// past loopStuck, so that an orchestrator restarts the instance.
+const (
+	loopSlow  = 2 * time.Minute
+	loopStuck = 5 * time.Minute
+)
+
+// loopAge is how long ago the worker's loop last came round (0 before it
+// started).
+func (w *worker) loopAge() time.Duration {
+	if t := w.loopTurn.Load(); t != 0 {
+		return time.Since(time.Unix(0, t))
+	}
+	return 0
+}
+
+// stuck says why the worker's loop is stuck, or "" if it is not.
+func (w *worker) stuck(limit time.Duration) string {
+	if age := w.loopAge(); age > limit {
+		return fmt.Sprintf("worker %d's loop has not come round for %v (a processor that does not return, or a store that does not answer?)", w.idx, age.Round(time.Second))
+	}
+	return ""
+}
+
 // notReady says why the worker is not ready, or "" when it is.
 func (w *worker) notReady() string {
+	if why := w.stuck(loopSlow); why != "" {
+		return why
+	}
 	if w.lost.Load() {
 		return fmt.Sprintf("worker %d lost its tasks (its group session expired: was the broker unreachable, or the worker stalled?) and is rejoining the group", w.idx)
 	}
@@ -91,6 +122,13 @@ func (e *Engine) Alive() error {
 	}
 	if e.stopping.Load() {
 		return errors.New("shutting down")
+	}
+	e.workers.Lock()
+	defer e.workers.Unlock()
+	for _, w := range e.workers.list {
+		if why := w.stuck(loopStuck); why != "" {
+			return errors.New(why)
+		}
 	}
 	return nil
 }

@@ -25,4 +25,20 @@ func TestNotReadySaysWhy(t *testing.T) {
 		t.Errorf("after a group error: %q", got)
 	}
 
+	w.groupErr.Store(nil)
+
+	// A loop that has not come round for minutes (a processor that does
+	// not return) fails readiness, then liveness.
+	w.loopTurn.Store(time.Now().Add(-loopSlow - time.Minute).UnixNano())
+	if got := w.notReady(); !strings.Contains(got, "loop has not come round for 3m") {
+		t.Errorf("with the loop stuck for 3m: %q", got)
+	}
+	e.workers.list = []*worker{w}
+	if err := e.Alive(); err != nil {
+		t.Errorf("Alive with the loop stuck for 3m = %v, want nil until %v", err, loopStuck)
+	}
+	w.loopTurn.Store(time.Now().Add(-loopStuck - time.Minute).UnixNano())
+	if err := e.Alive(); err == nil || !strings.Contains(err.Error(), "loop has not come round") {
+		t.Errorf("Alive with the loop stuck for 6m = %v", err)
+	}
 }

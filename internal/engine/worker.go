@@ -111,6 +111,10 @@ type worker struct {
 	groupErr     atomic.Pointer[timedError]
 	lastAssigned atomic.Pointer[time.Time]
 
+	// loopTurn is when the loop last came round, in unix nanoseconds
+	// (see stuck).
+	loopTurn atomic.Int64
+
 	// onFail, set by the engine before run, hears the worker's failure
 	// before it shuts down.
 	onFail func(error)
@@ -306,6 +310,7 @@ func (w *worker) run(ctx context.Context) (err error) {
 		}
 	}
 	for {
+		w.loopTurn.Store(time.Now().UnixNano())
 		pollCtx, cancel := context.WithTimeout(ctx, pollWait)
 		stopWaking := w.restores.wakeOnDone(cancel)
 		fetches := w.cl.PollRecords(pollCtx, maxPollRecords)
