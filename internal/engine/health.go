@@ -50,11 +50,13 @@ func (w *worker) OnGroupManageError(err error) {
 var _ kgo.HookGroupManageError = (*worker)(nil)
 
 // Limits on how long one turn of a worker's loop may take before the
-// probes say so: a turn is a poll, the processing of what it returned
-// (user code included) and at most one commit attempt (30 s; a transaction's end and the next begin share its deadline, and an abort after it may take 30 s more), so only
-// code that does not return (a processor in an endless loop, a disk that
-// never answers) takes minutes. /readyz fails past loopSlow, /healthz
-// past loopStuck, so that an orchestrator restarts the instance.
+// probes say so. A turn is a poll, the processing of what it returned
+// (user code included) and at most one commit attempt: 30 s, shared by a
+// transaction's end and the next begin, plus up to 30 s for an abort
+// after a failed end. Only code that does not return (a processor in an
+// endless loop, a disk that never answers) takes minutes. /readyz fails
+// past loopSlow, /healthz past loopStuck, so that an orchestrator
+// restarts the instance.
 const (
 	loopSlow  = 2 * time.Minute
 	loopStuck = 5 * time.Minute
