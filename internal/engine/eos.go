@@ -119,7 +119,18 @@ func (w *worker) endTransaction(ctx context.Context, start time.Time, commit, be
 		_, aerr := w.sess.End(actx, kgo.TryAbort)
 		acancel()
 		if aerr != nil {
-			return fmt.Errorf("end transaction: %w; then aborting it: %w", err, aerr)
+			err := fmt.Errorf("end transaction: %w; then aborting it: %w", err, aerr)
+			if !mayPass(aerr) {
+				return err
+			}
+			// The coordinator cannot finish the abort yet (it cannot
+			// write its markers while partitions lack in-sync replicas):
+			// one more failed attempt, and the client, left mid-abort,
+			// is replaced with the worker.
+			if ferr := w.retryOrFail(start, err); ferr != nil {
+				return ferr
+			}
+			return &wedgedProducerError{err: err}
 		}
 		committed = false
 	}
