@@ -165,11 +165,34 @@ func Serve(ctx context.Context, w io.Writer, opts ...Option) error {
 // errBrokerExited reports a broker process that ended before it answered.
 var errBrokerExited = errors.New("the broker process exited")
 
+// errBindFailed reports a broker process whose log says a port it was given
+// is taken; it may still be shutting down.
+var errBindFailed = errors.New("the broker could not bind its port")
+
+// launchFailure returns a check for waitReady of a broker process that is
+// closing exited when it ends and writes its log to logPath from offset
+// from on: the broker exited, or it logged that a port was taken. A broker that failed to bind
+// is a failed start even before its JVM has finished shutting down, which on
+// a loaded machine can take longer than the start timeout.
+func launchFailure(exited <-chan struct{}, logPath string, from int64) func() error {
+	return func() error {
+		select {
+		case <-exited:
+			return errBrokerExited
+		default:
+		}
+		if isBindFailure(readFileFrom(logPath, from)) {
+			return errBindFailed
+		}
+		return nil
+	}
+}
+
 // waitReady waits until a broker at addrs answers a metadata request that
 // lists at least one broker (a KRaft broker lists itself only once it has
 // registered with the controller and is unfenced), until ctx is done, or
-// until exited (which may be nil) is closed.
-func waitReady(ctx context.Context, addrs []string, exited <-chan struct{}) error {
+// until failed (which may be nil) returns an error.
+func waitReady(ctx context.Context, addrs []string, failed func() error) error {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.DialTimeout(time.Second))
 	if err != nil {
 		return fmt.Errorf("create a client for %v: %w", addrs, err)
@@ -192,11 +215,14 @@ func waitReady(ctx context.Context, addrs []string, exited <-chan struct{}) erro
 		default:
 			return nil
 		}
+		if failed != nil {
+			if err := failed(); err != nil {
+				return err
+			}
+		}
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("%w (last attempt: %v)", ctx.Err(), lastErr)
-		case <-exited:
-			return errBrokerExited
 		case <-retry.C:
 		}
 	}

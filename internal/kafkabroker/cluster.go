@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -159,7 +160,7 @@ func launchCluster(ctx context.Context, cfg config, java, libs string, n int) (c
 	defer cancel()
 	all := c.nodeIDs()
 	for _, node := range c.nodes {
-		if err := waitNodeReady(waitCtx, node.addr, all, node.proc.exited); err != nil {
+		if err := waitNodeReady(waitCtx, node.addr, all, launchFailure(node.proc.exited, node.logPath, node.proc.logStart)); err != nil {
 			return c, node.startError(cfg.version, err)
 		}
 	}
@@ -261,7 +262,7 @@ func (c *Cluster) Restart(ctx context.Context, id int32) error {
 	}
 	waitCtx, cancel := context.WithTimeout(ctx, c.startTimeout)
 	defer cancel()
-	if err := waitNodeReady(waitCtx, n.addr, []int32{id}, n.proc.exited); err != nil {
+	if err := waitNodeReady(waitCtx, n.addr, []int32{id}, launchFailure(n.proc.exited, n.logPath, n.proc.logStart)); err != nil {
 		err = n.startError("", err)
 		n.proc.kill()
 		return err
@@ -396,6 +397,10 @@ func (n *clusterNode) launch(why string) error {
 	// The child has its own descriptor once started.
 	defer logFile.Close()
 	fmt.Fprintf(logFile, "[%s] eddy kafkabroker: %s of node %d\n", time.Now().Format("2006-01-02 15:04:05,000"), why, n.id)
+	logStart, err := logFile.Seek(0, io.SeekEnd)
+	if err != nil {
+		return fmt.Errorf("kafkabroker: find the end of the log of node %d: %w", n.id, err)
+	}
 	// Not CommandContext: the node runs until it is killed or stopped.
 	cmd := exec.Command(n.java, slices.Concat(withHeap(jvmOptions, clusterHeap), []string{
 		n.log4jFlag, "-cp", n.classPath, "kafka.Kafka", n.propsPath})...)
@@ -405,7 +410,7 @@ func (n *clusterNode) launch(why string) error {
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("kafkabroker: start the JVM of node %d (%s): %w", n.id, n.java, err)
 	}
-	p := &nodeProcess{cmd: cmd, exited: make(chan struct{})}
+	p := &nodeProcess{cmd: cmd, exited: make(chan struct{}), logStart: logStart}
 	go func() {
 		p.waitErr = cmd.Wait()
 		close(p.exited)
@@ -442,7 +447,7 @@ func (n *clusterNode) startError(version string, err error) error {
 		err = fmt.Errorf("%w: %v", err, n.proc.waitErr)
 	}
 	tail := n.logTail(40)
-	if errors.Is(err, errBrokerExited) && isBindFailure(tail) {
+	if errors.Is(err, errBindFailed) || errors.Is(err, errBrokerExited) && isBindFailure(tail) {
 		err = fmt.Errorf("%w (%d or %d; something bound it while the node was down): %w", errPortTaken, n.ports.broker, n.ports.controller, err)
 	}
 	what := "Kafka node"
@@ -464,6 +469,9 @@ type nodeProcess struct {
 	// set waitErr.
 	exited  chan struct{}
 	waitErr error
+	// logStart is where this run's lines begin in the node's log, which
+	// keeps the lines of earlier runs.
+	logStart int64
 }
 
 // kill sends SIGKILL and waits for the process to exit.
@@ -501,8 +509,8 @@ func withHeap(opts, heap []string) []string {
 // waitNodeReady waits until the node at addr answers a metadata request,
 // sent to it and no other node, whose broker list holds every id of want
 // (a KRaft broker lists a node once the controller has unfenced it), until
-// ctx is done, or until exited is closed.
-func waitNodeReady(ctx context.Context, addr string, want []int32, exited <-chan struct{}) error {
+// ctx is done, or until failed returns an error.
+func waitNodeReady(ctx context.Context, addr string, want []int32, failed func() error) error {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DialTimeout(time.Second))
 	if err != nil {
 		return fmt.Errorf("create a client for %s: %w", addr, err)
@@ -537,11 +545,12 @@ func waitNodeReady(ctx context.Context, addr string, want []int32, exited <-chan
 			}
 			lastErr = fmt.Errorf("the metadata response does not list nodes %v yet", missing)
 		}
+		if err := failed(); err != nil {
+			return err
+		}
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("%w (last attempt: %v)", ctx.Err(), lastErr)
-		case <-exited:
-			return errBrokerExited
 		case <-retry.C:
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -86,7 +87,7 @@ func startJVM(ctx context.Context, cfg config) (*Broker, error) {
 			return nil, err
 		}
 		waitCtx, cancel := context.WithTimeout(ctx, cfg.startTimeout)
-		err = waitReady(waitCtx, []string{addr}, jb.exited)
+		err = waitReady(waitCtx, []string{addr}, launchFailure(jb.exited, jb.logPath, 0))
 		cancel()
 		if err == nil {
 			cfg.logger.Info("broker ready", "source", SourceJVM, "addr", addr, "version", cfg.version,
@@ -100,7 +101,7 @@ func startJVM(ctx context.Context, cfg config) (*Broker, error) {
 		if stopErr := jb.stop(); stopErr != nil {
 			cfg.logger.Warn("cleaning up a broker that did not start", "err", stopErr)
 		}
-		if errors.Is(err, errBrokerExited) && isBindFailure(tail) && attempt < bindAttempts {
+		if (errors.Is(err, errBindFailed) || errors.Is(err, errBrokerExited) && isBindFailure(tail)) && attempt < bindAttempts {
 			cfg.logger.Info("broker port was taken; retrying on other ports", "attempt", attempt)
 			continue
 		}
@@ -231,6 +232,21 @@ func (jb *jvmBroker) logTail(n int) string {
 // readFile returns the content of path, or "" if it cannot be read.
 func readFile(path string) string {
 	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	return string(b)
+}
+
+// readFileFrom returns the text of the file at path from offset on, or ""
+// if it cannot be read.
+func readFileFrom(path string, offset int64) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.NewSectionReader(f, offset, 1<<40))
 	if err != nil {
 		return ""
 	}
