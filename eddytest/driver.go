@@ -26,16 +26,18 @@ import (
 
 // Driver runs a topology in memory. It is not safe for concurrent use.
 type Driver struct {
-	appID   string
-	tasks   []*task.Task
-	readers map[string]*task.Task // source topic -> task reading it
-	outputs map[string][]*kgo.Record
-	offsets map[string]int64
-	pending []*kgo.Record // emitted, not yet routed
-	now     time.Time
-	errors  task.ErrorPolicy
-	dropped map[string]int64 // by reason
-	closed  bool
+	appID string
+	tasks []*task.Task
+	// backends are the tasks' stores; Close closes them after the tasks.
+	backends []state.Backend
+	readers  map[string]*task.Task // source topic -> task reading it
+	outputs  map[string][]*kgo.Record
+	offsets  map[string]int64
+	pending  []*kgo.Record // emitted, not yet routed
+	now      time.Time
+	errors   task.ErrorPolicy
+	dropped  map[string]int64 // by reason
+	closed   bool
 }
 
 // Option configures a Driver.
@@ -86,6 +88,7 @@ func New(top *topology.Topology, opts ...Option) (*Driver, error) {
 		backends := map[string]state.Backend{}
 		for _, s := range spec.Stores {
 			backends[s.Name] = state.NewMemoryBackend()
+			d.backends = append(d.backends, backends[s.Name])
 		}
 		cfg := task.Config{
 			ID:            processor.TaskID{Subtopology: spec.ID},
@@ -237,6 +240,9 @@ func (d *Driver) Close() error {
 	var errs []error
 	for _, t := range d.tasks {
 		errs = append(errs, t.Close())
+	}
+	for _, b := range d.backends {
+		errs = append(errs, b.Close())
 	}
 	return errors.Join(errs...)
 }

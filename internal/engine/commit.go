@@ -233,13 +233,12 @@ func (w *worker) committed() {
 	w.publishHealth()
 }
 
-// rewind drops the work of the running tasks since the last commit, under
+// rewind drops the work of the tasks since the last commit, under
 // at-least-once, after a commit attempt failed: the records still
-// buffered in the producer are failed, the tasks are reopened from their
-// checkpoints (their uncommitted store writes dropped), and every input
-// partition read since the last commit goes back to where that reading
-// started. Records produced before the failure stay written, so this is a
-// replay after a crash: outputs may repeat. w.mu is held.
+// buffered in the producer are failed, and the tasks reset to their last
+// commit (see resetTasks). Records produced before the failure stay
+// written, so this is a replay after a crash: outputs may repeat. w.mu is
+// held.
 func (w *worker) rewind() error {
 	ctx, cancel := context.WithTimeout(w.prodCtx, commitAttemptTimeout)
 	err := w.cl.AbortBufferedRecords(ctx)
@@ -250,9 +249,46 @@ func (w *worker) rewind() error {
 	w.produced.Lock()
 	w.produced.err = nil
 	w.produced.Unlock()
-	if len(w.sinceCommit) > 0 {
-		w.cl.SetOffsets(w.sinceCommit)
+	return w.resetTasks()
+}
+
+// resetTasks takes every task back to its last commit, after an abort
+// (exactly-once) or a failed commit (at-least-once), without restoring
+// anything: each running task's uncommitted store writes are discarded
+// (its stores hold the last committed state), its queued records dropped
+// and its processors closed and built afresh over the same stores, which
+// also drops what they kept in memory about the records being undone; a
+// restoring task drops the records held for it; and every input partition
+// is rewound to its rewind point (w.rewindTo). w.mu is held.
+func (w *worker) resetTasks() error {
+	for _, id := range w.sortedTasks() {
+		at := w.mu.tasks[id]
+		at.held = nil
+		if !at.running() {
+			continue
+		}
+		at.life.to(taskSuspended)
+		at.t.AbortStores()
+		at.t.DropBuffered()
+		if err := at.t.Close(); err != nil {
+			w.log.Warn("close task", "task", id, "err", err)
+		}
+		// What the task produced in the undone interval is not its
+		// output any more.
+		at.out = newCollector()
+		t, err := w.newTask(at)
+		if err != nil {
+			return err
+		}
+		at.t = t
+		at.life.to(taskRunning)
+		if err := t.Init(); err != nil {
+			return err
+		}
 	}
-	w.sinceCommit = nil
-	return w.reopen(w.runningTasks(nil))
+	if len(w.rewindTo) > 0 {
+		w.cl.SetOffsets(w.rewindTo)
+	}
+	w.resets.Add(1)
+	return nil
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/eddystream/eddy/internal/task"
 	"github.com/eddystream/eddy/metrics"
+	"github.com/eddystream/eddy/processor"
 	"github.com/eddystream/eddy/topology"
 )
 
@@ -95,6 +96,27 @@ type Engine struct {
 	failed atomic.Pointer[error]
 	// stopping is set once Run's context has ended.
 	stopping atomic.Bool
+	// diskSums holds the offset sum of each task's checkpoint on disk
+	// (see taskOffsetSums).
+	diskSums struct {
+		sync.Mutex
+		m map[processor.TaskID]int64
+	}
+	// closer closes revoked tasks' stores off the group callbacks.
+	closer *closer
+	// testing holds hooks that tests of the engine set before Run.
+	testing testHooks
+}
+
+// testHooks let tests of the engine reach into it; all are nil or zero
+// outside them.
+type testHooks struct {
+	// maxProcess bounds the records a task processes per step.
+	maxProcess int
+	// beforeStep runs on the loop, with w.mu held, before each step.
+	beforeStep func(w *worker, fetches kgo.Fetches)
+	// beforeOpenStore runs before a persistent store is opened.
+	beforeOpenStore func(dir string)
 }
 
 // storeCacheBytes is the size of the shared block cache of the persistent
@@ -103,7 +125,7 @@ const storeCacheBytes = 64 << 20
 
 // New returns an engine for top.
 func New(top *topology.Topology, cfg Config) *Engine {
-	e := &Engine{cfg: cfg, top: top, log: cfg.Logger, specs: map[int]*task.Spec{}}
+	e := &Engine{cfg: cfg, top: top, log: cfg.Logger, specs: map[int]*task.Spec{}, closer: &closer{log: cfg.Logger}}
 	subOf := map[string]int{}
 	for _, s := range top.TaskSpecs(cfg.ApplicationID) {
 		e.specs[s.ID] = s
@@ -187,6 +209,7 @@ func (e *Engine) Run(ctx context.Context) (err error) {
 	if e.procID, err = loadProcessID(dir); err != nil {
 		return err
 	}
+	e.loadOffsetSums()
 	e.cache = pebble.NewCache(storeCacheBytes)
 	if e.standbys, err = newStandbyManager(e); err != nil {
 		e.cache.Unref()
@@ -198,6 +221,7 @@ func (e *Engine) Run(ctx context.Context) (err error) {
 	defer func() {
 		if !abandoned {
 			e.standbys.close()
+			e.closer.wait()
 			e.cache.Unref()
 		}
 	}()

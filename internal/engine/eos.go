@@ -4,13 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/eddystream/eddy/metrics"
-	"github.com/eddystream/eddy/processor"
 )
 
 // Exactly-once settings.
@@ -90,16 +92,17 @@ func (w *worker) commitTransaction(ctx context.Context, start time.Time) error {
 // the next one if begin is set. The transaction began to end at start.
 // w.mu is held.
 //
-// On a commit, the overlays are applied and checkpoints written. On an
-// abort (asked for, or forced by a rebalance or an error), every running
-// task is closed without applying its overlay and reopened from its
-// checkpoint: the client has already rewound its positions to the last
-// committed offsets, and reopening also drops what processors kept in
-// memory about the aborted records.
+// The transaction commits the running tasks' input offsets (what they
+// processed, not what the client polled). On a commit, the overlays are
+// applied and checkpoints advanced. On an abort (asked for, or forced by a
+// rebalance or an error), the tasks reset to the last commit without
+// restoring (see resetTasks).
 func (w *worker) endTransaction(ctx context.Context, start time.Time, commit, begin bool) error {
 	ctx, cancel := w.attemptContext(ctx, start)
 	defer cancel()
-	committed, yielded, err := w.end(ctx, commit)
+	running := w.runningTasks(nil)
+	offsets := taskOffsets(running)
+	committed, yielded, err := w.end(ctx, commit, offsets)
 	defer func() {
 		result := metrics.CommitOK
 		if !committed {
@@ -135,28 +138,14 @@ func (w *worker) endTransaction(ctx context.Context, start time.Time, commit, be
 		committed = false
 	}
 	w.mu.abortPending = false
-	if !committed && len(w.sinceCommit) > 0 {
-		// kgo's session rewinds only the partitions that have a committed
-		// offset: one whose first transaction aborts would go on from
-		// where the aborted transaction stopped, and its records would be
-		// lost. Rewind every partition the transaction read explicitly.
-		w.cl.SetOffsets(w.sinceCommit)
-	}
-	w.sinceCommit = nil
 	if err != nil && fatalTxnError(err) {
 		return fmt.Errorf("end transaction: %w (a newer instance with this transactional id, %s, fenced this one: do two instances share a state directory?)",
 			err, transactionalID(w.e.cfg.ApplicationID, w.e.procID, w.idx))
 	}
-	running := w.runningTasks(nil)
 	if committed {
-		for _, at := range running {
-			if err := at.t.CommitStores(); err != nil {
-				return err
-			}
-			w.advanceCheckpoint(at)
-			if err := at.writeCheckpoint(); err != nil {
-				return err
-			}
+		w.noteCommitted(offsets)
+		if err := w.applyCommitted(running); err != nil {
+			return err
 		}
 		w.committed()
 		w.log.Debug("transaction committed", "tasks", len(running), "took", time.Since(start))
@@ -174,7 +163,7 @@ func (w *worker) endTransaction(ctx context.Context, start time.Time, commit, be
 			for _, at := range running {
 				at.t.AbortStores()
 			}
-		} else if err := w.reopen(running); err != nil {
+		} else if err := w.resetTasks(); err != nil {
 			return err
 		}
 	}
@@ -263,14 +252,9 @@ func (w *worker) begin(start time.Time) error {
 // and tries to begin one, at most every beginRetry. w.mu is held.
 func (w *worker) retryBegin(fetches kgo.Fetches) error {
 	w.mu.abortPending = false // nothing is open to abort
-	fetches.EachPartition(func(p kgo.FetchTopicPartition) {
-		if len(p.Records) > 0 {
-			w.noteRead(p.Topic, p.Partition, p.Records[0].Offset)
-		}
-	})
-	if len(w.sinceCommit) > 0 {
-		w.cl.SetOffsets(w.sinceCommit)
-		w.sinceCommit = nil
+	w.noteReads(fetches)
+	if len(w.rewindTo) > 0 {
+		w.cl.SetOffsets(w.rewindTo)
 	}
 	if time.Now().Before(w.nextBegin) {
 		return nil
@@ -282,8 +266,11 @@ func (w *worker) retryBegin(fetches kgo.Fetches) error {
 // for (see end).
 var errRebalanceWaiting = errors.New("a rebalance waits for the worker")
 
-// end ends the open transaction, committing if commit is set. yielded
-// reports that it aborted instead because a rebalance was waiting.
+// end ends the open transaction, committing if commit is set, with
+// offsets as the input offsets it commits (kgo's session would commit
+// the client's polled positions: they are replaced in its request).
+// yielded reports that it aborted instead because a rebalance was
+// waiting.
 //
 // kgo's session, committing a transaction that holds offsets, makes the
 // group heartbeat before it ends the transaction, and waits for that
@@ -295,10 +282,14 @@ var errRebalanceWaiting = errors.New("a rebalance waits for the worker")
 // transaction anyway, so end aborts at once: when the group says a
 // rebalance waits (OnPartitionsCallbackBlocked) before End starts, or
 // while it runs, by cancelling its context.
-func (w *worker) end(ctx context.Context, commit bool) (committed, yielded bool, err error) {
+func (w *worker) end(ctx context.Context, commit bool, offsets map[string]map[int32]kgo.EpochOffset) (committed, yielded bool, err error) {
 	if commit && w.rebalanceWaiting.Load() {
 		commit, yielded = false, true
 	}
+	ctx = kgo.PreTxnCommitFnContext(ctx, func(req *kmsg.TxnOffsetCommitRequest) error {
+		setTxnOffsets(req, offsets)
+		return nil
+	})
 	ectx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	w.endCancel.Store(&cancel)
@@ -324,30 +315,49 @@ func (w *worker) onRebalanceBlocked(context.Context, *kgo.Client) {
 	}
 }
 
-// noteRead remembers where the worker started reading a partition since
-// the last commit (under exactly-once: in the open transaction), the
-// first time it reads from it.
-func (w *worker) noteRead(topic string, partition int32, offset int64) {
-	if w.sinceCommit == nil {
-		w.sinceCommit = map[string]map[int32]kgo.EpochOffset{}
+// setTxnOffsets replaces the partitions of a transaction's offset commit
+// with offsets, keeping the topic ids kgo set. It runs under kgo's
+// transaction lock: it only edits the request.
+func setTxnOffsets(req *kmsg.TxnOffsetCommitRequest, offsets map[string]map[int32]kgo.EpochOffset) {
+	ids := map[string][16]byte{}
+	for _, t := range req.Topics {
+		ids[t.Topic] = t.TopicID
 	}
-	ps := w.sinceCommit[topic]
-	if ps == nil {
-		ps = map[int32]kgo.EpochOffset{}
-		w.sinceCommit[topic] = ps
-	}
-	if _, ok := ps[partition]; !ok {
-		ps[partition] = kgo.EpochOffset{Epoch: -1, Offset: offset}
+	req.Topics = req.Topics[:0]
+	for _, topic := range slices.Sorted(maps.Keys(offsets)) {
+		rt := kmsg.NewTxnOffsetCommitRequestTopic()
+		rt.Topic, rt.TopicID = topic, ids[topic]
+		ps := offsets[topic]
+		for _, p := range slices.Sorted(maps.Keys(ps)) {
+			rp := kmsg.NewTxnOffsetCommitRequestTopicPartition()
+			rp.Partition = p
+			rp.Offset = ps[p].Offset
+			rp.LeaderEpoch = ps[p].Epoch
+			rp.Metadata = &req.MemberID
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		req.Topics = append(req.Topics, rt)
 	}
 }
 
-// reopen closes tasks without applying their uncommitted writes and opens
-// them again from their checkpoints. w.mu is held.
-func (w *worker) reopen(tasks []*activeTask) error {
-	ids := make([]processor.TaskID, len(tasks))
-	for i, at := range tasks {
-		ids[i] = at.t.ID()
-	}
-	w.closeTasks(ids, false)
-	return w.startTasks(ids)
+// noteReads gives every partition of fetches that has no rewind point yet
+// the offset of its first record: where an abort before the partition's
+// first commit rewinds it to.
+func (w *worker) noteReads(fetches kgo.Fetches) {
+	fetches.EachPartition(func(p kgo.FetchTopicPartition) {
+		if len(p.Records) == 0 {
+			return
+		}
+		if w.rewindTo == nil {
+			w.rewindTo = map[string]map[int32]kgo.EpochOffset{}
+		}
+		ps := w.rewindTo[p.Topic]
+		if ps == nil {
+			ps = map[int32]kgo.EpochOffset{}
+			w.rewindTo[p.Topic] = ps
+		}
+		if _, ok := ps[p.Partition]; !ok {
+			ps[p.Partition] = kgo.EpochOffset{Epoch: -1, Offset: p.Records[0].Offset}
+		}
+	})
 }

@@ -30,7 +30,7 @@ type timedError struct {
 func (w *worker) publishHealth() {
 	h := &workerHealth{stall: w.stall}
 	for _, at := range w.mu.tasks {
-		if at.running {
+		if at.running() {
 			h.running++
 		} else {
 			h.restoring++

@@ -45,14 +45,35 @@ func (rs *runningSet) snapshot() []processor.TaskID {
 	return ids
 }
 
-// taskOffsetSums tells the group leader how far this process's state of
-// each stateful task has caught up: rebalance.OffsetSumRunning for the
-// active tasks it runs, the replay position of its standby tasks, and the
-// checkpoints of the task directories on disk for the rest (a task being
-// restored counts by its checkpoint). The leader compares the sums with
-// the changelogs' end offsets to place tasks where their state is.
+// taskOffsetSums reports, per stateful task, the changelog offset sum of
+// the state this process has: running (rebalance.OffsetSumRunning), a
+// standby's replay position, or the checkpoint on disk. kgo's group
+// goroutine calls it at each join, so it reads only memory: the on-disk
+// sums are read once when Run starts (loadOffsetSums) and kept up to date
+// as checkpoints are written (noteOffsetSum) and wiped (forgetOffsetSum).
 func (e *Engine) taskOffsetSums() map[processor.TaskID]int64 {
-	out := map[processor.TaskID]int64{}
+	e.diskSums.Lock()
+	out := make(map[processor.TaskID]int64, len(e.diskSums.m))
+	for id, sum := range e.diskSums.m {
+		out[id] = sum
+	}
+	e.diskSums.Unlock()
+	if e.standbys != nil {
+		for id, sum := range e.standbys.offsetSums() {
+			out[id] = max(out[id], sum)
+		}
+	}
+	for _, id := range e.running.snapshot() {
+		if e.stateful(id) {
+			out[id] = rebalance.OffsetSumRunning
+		}
+	}
+	return out
+}
+
+// loadOffsetSums reads the checkpoint of every task directory of the
+// application, for taskOffsetSums. Run calls it before any worker joins.
+func (e *Engine) loadOffsetSums() {
 	entries, _ := os.ReadDir(filepath.Join(e.cfg.StateDir, e.cfg.ApplicationID))
 	for _, ent := range entries {
 		if !ent.IsDir() {
@@ -66,23 +87,29 @@ func (e *Engine) taskOffsetSums() map[processor.TaskID]int64 {
 		if err != nil || len(cp) == 0 {
 			continue
 		}
-		var sum int64
-		for _, off := range cp {
-			sum += off
-		}
-		out[id] = sum
+		e.noteOffsetSum(id, cp)
 	}
-	if e.standbys != nil {
-		for id, sum := range e.standbys.offsetSums() {
-			out[id] = max(out[id], sum)
-		}
+}
+
+// noteOffsetSum records the offset sum of task id's checkpoint on disk.
+func (e *Engine) noteOffsetSum(id processor.TaskID, cp changelog.Checkpoint) {
+	var sum int64
+	for _, off := range cp {
+		sum += off
 	}
-	for _, id := range e.running.snapshot() {
-		if e.stateful(id) {
-			out[id] = rebalance.OffsetSumRunning
-		}
+	e.diskSums.Lock()
+	defer e.diskSums.Unlock()
+	if e.diskSums.m == nil {
+		e.diskSums.m = map[processor.TaskID]int64{}
 	}
-	return out
+	e.diskSums.m[id] = sum
+}
+
+// forgetOffsetSum records that task id has no checkpoint on disk.
+func (e *Engine) forgetOffsetSum(id processor.TaskID) {
+	e.diskSums.Lock()
+	defer e.diskSums.Unlock()
+	delete(e.diskSums.m, id)
 }
 
 // stateful reports whether task id has logged stores.

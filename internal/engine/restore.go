@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -18,11 +17,12 @@ import (
 	"github.com/eddystream/eddy/processor"
 )
 
-// restorer restores a worker's newly assigned tasks off the loop
-// goroutine, so that a long restore never stops the worker from polling
-// (and so from heartbeating and taking part in rebalances). A restoring
-// task's backends belong to its restore goroutine until the job is done;
-// the loop then initialises the task and starts feeding it records.
+// restorer opens and restores a worker's newly assigned tasks off the
+// loop goroutine and off the group callbacks, so that neither a long
+// restore nor a slow disk stops the worker from polling (and so from
+// heartbeating and taking part in rebalances). A restoring task's stores
+// belong to its restore goroutine until the job is done; the loop then
+// instantiates the task and starts feeding it records.
 type restorer struct {
 	w    *worker
 	cl   *kgo.Client // a client that never consumes, for restore fetches
@@ -36,15 +36,26 @@ type restorer struct {
 	// running counts restores in flight. Rebalance callbacks (under w.mu)
 	// add to it; the loop reads it before polling, without w.mu.
 	running atomic.Int32
+	// restored counts the changelog records restored, for tests.
+	restored atomic.Int64
 }
 
-// restoreJob is the restoration of one task's logged stores.
+// restoreJob is the opening and restoration of one task's stores.
 type restoreJob struct {
 	cancel  context.CancelFunc
 	done    chan struct{}
 	started time.Time
-	results []changelog.RestoreResult
+	// Set by the restore goroutine before done is closed.
+	stores  *taskStores
+	records int64
 	err     error
+
+	// mu orders the goroutine's end with abandon: a job abandoned before
+	// it ends closes its stores itself; one abandoned after, by whoever
+	// abandons it (see abandon).
+	mu        sync.Mutex
+	abandoned bool
+	ended     bool
 }
 
 func newRestorer(w *worker) (*restorer, error) {
@@ -61,33 +72,105 @@ func newRestorer(w *worker) (*restorer, error) {
 	return &restorer{w: w, cl: cl, r: r, ctx: ctx, stop: cancel, done: make(chan struct{}, 1)}, nil
 }
 
-// start begins restoring at's logged stores.
+// start opens at's stores, or takes them over from the process's standby
+// of the task, and restores the logged ones, on a goroutine of its own.
+// w.mu is held (it may be a group callback): start does no I/O.
 func (rs *restorer) start(at *activeTask) {
-	var jobs []changelog.RestoreJob
-	for store, tp := range at.logged {
-		cp := changelog.NoCheckpoint
-		if off, ok := at.checkpoint[tp]; ok && at.persistent[store] {
-			cp = off
-		} else if off, ok := at.resumeAt[tp]; ok && !at.persistent[store] {
-			cp = off
-		}
-		jobs = append(jobs, changelog.RestoreJob{Partition: tp, Checkpoint: cp, Target: changelog.NewStoreTarget(at.backends[store])})
-	}
 	ctx, cancel := context.WithCancel(rs.ctx)
 	job := &restoreJob{cancel: cancel, done: make(chan struct{}), started: time.Now()}
 	at.restore = job
+	at.life.to(taskRestoring)
+	id := at.id
 	rs.running.Add(1)
 	rs.wg.Add(1)
 	go func() {
 		defer rs.wg.Done()
 		defer cancel()
-		job.results, job.err = rs.restore(ctx, at.t.ID(), jobs)
+		stores, records, err := rs.openAndRestore(ctx, id)
+		job.mu.Lock()
+		job.stores, job.records, job.err = stores, records, err
+		job.ended = true
+		abandoned := job.abandoned
+		job.mu.Unlock()
+		if abandoned && stores != nil {
+			if err := stores.close(); err != nil {
+				rs.w.log.Warn("close the stores of a task revoked while it restored", "task", id, "err", err)
+			}
+		}
 		close(job.done)
 		select {
 		case rs.done <- struct{}{}:
 		default: // a wake-up is pending already
 		}
 	}()
+}
+
+// openAndRestore opens task id's stores and restores them. A checkpoint
+// found ahead of its changelog wipes the stores and restores them in full.
+func (rs *restorer) openAndRestore(ctx context.Context, id processor.TaskID) (ts *taskStores, records int64, err error) {
+	w := rs.w
+	var resumeAt map[changelog.TopicPartition]int64
+	if sb := w.e.standbys.take(id); sb != nil {
+		ts, resumeAt = sb.stores, sb.resumeAt()
+		w.log.Info("promoting standby task", "task", id, "lag_records", sb.lag())
+	} else if ts, err = w.e.openTaskStores(id, w.log, lockWait); err != nil {
+		return nil, 0, err
+	}
+	fail := func(err error) (*taskStores, int64, error) {
+		if cerr := ts.close(); cerr != nil {
+			w.log.Warn("close the stores of a task whose restore failed", "task", id, "err", cerr)
+		}
+		return nil, 0, err
+	}
+	if len(ts.logged) == 0 {
+		return ts, 0, nil
+	}
+	for wiped := false; ; wiped = true {
+		results, err := rs.restore(ctx, id, ts.restoreJobs(resumeAt))
+		if errors.Is(err, changelog.ErrCheckpointAhead) && !wiped {
+			w.log.Warn("checkpoint is ahead of the changelog; wiping the task's stores and restoring them in full", "task", id, "err", err)
+			if err := ts.wipe(); err != nil {
+				return fail(err)
+			}
+			resumeAt = nil
+			continue
+		}
+		if err != nil {
+			return fail(err)
+		}
+		ends := map[changelog.TopicPartition]int64{}
+		for _, res := range results {
+			records += res.Records
+			ends[res.Partition] = res.EndOffset
+		}
+		ts.advance(ends)
+		// Each StoreTarget synced its store (changelog.Syncer).
+		if err := ts.writeCheckpoint(); err != nil {
+			return fail(err)
+		}
+		rs.restored.Add(records)
+		return ts, records, nil
+	}
+}
+
+// abandon stops at's open or restore, if any, without waiting for it
+// (it may be waiting on the disk): the stores it opened are closed by its
+// goroutine, or here if it had already ended.
+func (rs *restorer) abandon(at *activeTask) {
+	job := at.restore
+	if job == nil {
+		return
+	}
+	at.restore = nil
+	rs.running.Add(-1)
+	job.cancel()
+	job.mu.Lock()
+	job.abandoned = true
+	ended := job.ended
+	job.mu.Unlock()
+	if ended && job.stores != nil {
+		rs.w.e.closer.close(job.stores, nil, false)
+	}
 }
 
 // restore runs one task's restore jobs on the restore goroutine. A panic
@@ -184,17 +267,6 @@ func (rs *restorer) wakeOnDone(wake func()) (stop func()) {
 	}
 }
 
-// cancel stops at's restore, if any, and waits for it.
-func (rs *restorer) cancel(at *activeTask) {
-	if at.restore == nil {
-		return
-	}
-	at.restore.cancel()
-	<-at.restore.done
-	at.restore = nil
-	rs.running.Add(-1)
-}
-
 // close stops every restore and waits for them.
 func (rs *restorer) close() {
 	rs.stop()
@@ -202,9 +274,9 @@ func (rs *restorer) close() {
 	rs.cl.Close()
 }
 
-// finishRestores moves the tasks whose restore is done to running: their
-// checkpoints record the restored offsets, their processors are
-// initialised, and their partitions are resumed. w.mu is held.
+// finishRestores starts the tasks whose restore is done: their processors
+// are instantiated and initialised, and their partitions resumed. w.mu is
+// held.
 func (w *worker) finishRestores() error {
 	for _, id := range w.sortedTasks() {
 		at := w.mu.tasks[id]
@@ -219,37 +291,11 @@ func (w *worker) finishRestores() error {
 		}
 		at.restore = nil
 		w.restores.running.Add(-1)
-		if errors.Is(job.err, changelog.ErrCheckpointAhead) {
-			// The checkpoint claims changelog offsets the topic does not
-			// have (it was recreated, or the store holds writes that never
-			// committed): trust neither, restore in full.
-			w.log.Warn("checkpoint is ahead of the changelog; wiping the task's stores and restoring them in full", "task", id, "err", job.err)
-			w.closeTasks([]processor.TaskID{id}, false)
-			if err := changelog.DeleteCheckpoint(filepath.Join(at.dir, checkpointFile)); err != nil {
-				return err
-			}
-			if err := w.startTasks([]processor.TaskID{id}); err != nil {
-				return err
-			}
-			continue
-		}
 		if job.err != nil {
 			return fmt.Errorf("restore task %s: %w", id, job.err)
 		}
-		var records int64
-		for _, res := range job.results {
-			records += res.Records
-			for store, tp := range at.logged {
-				if tp == res.Partition && at.persistent[store] && at.checkpoint[tp] != res.EndOffset {
-					at.checkpoint[tp] = res.EndOffset
-					at.written = false
-				}
-			}
-		}
-		if err := at.writeCheckpoint(); err != nil {
-			return err
-		}
-		if err := w.startRunning(at, records, job.started); err != nil {
+		at.store = job.stores
+		if err := w.startRunning(at, job.records, job.started); err != nil {
 			return err
 		}
 		w.cl.ResumeFetchPartitions(w.bal.Layout().Partitions([]processor.TaskID{id}))
@@ -257,14 +303,24 @@ func (w *worker) finishRestores() error {
 	return nil
 }
 
-// startRunning initialises a restored task's processors and lets it
-// process. w.mu is held.
+// startRunning instantiates and initialises a task's processors over its
+// open stores, lets it process, and hands it the records polled for it
+// while it restored. w.mu is held.
 func (w *worker) startRunning(at *activeTask, restored int64, since time.Time) error {
+	t, err := w.newTask(at)
+	if err != nil {
+		return err
+	}
+	at.t = t
+	at.life.to(taskRunning)
 	if err := at.t.Init(); err != nil {
 		return err
 	}
-	at.running = true
-	w.e.running.set(at.t.ID(), true)
-	w.log.Info("task restored and running", "task", at.t.ID(), "restored_records", restored, "took", time.Since(since).Round(time.Millisecond))
+	for _, recs := range at.held {
+		at.t.Add(recs)
+	}
+	at.held = nil
+	w.e.running.set(at.id, true)
+	w.log.Info("task restored and running", "task", at.id, "restored_records", restored, "took", time.Since(since).Round(time.Millisecond))
 	return nil
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -59,13 +58,21 @@ type standbyManager struct {
 	stop context.CancelFunc
 	done chan struct{}
 
+	// mu guards the open standby tasks. The manager's goroutine holds it
+	// across store I/O (open, apply, sync, close), so nothing that a group
+	// callback or a balancer hook calls takes it: they use want.
 	mu struct {
+		sync.Mutex
+		tasks map[processor.TaskID]*standbyTask
+		byTP  map[changelog.TopicPartition]standbyStore
+	}
+	// want holds what the assignments ask for; it is never held across
+	// I/O.
+	want struct {
 		sync.Mutex
 		// wanted holds each worker's standby tasks, from its last
 		// assignment.
 		wanted map[int][]processor.TaskID
-		tasks  map[processor.TaskID]*standbyTask
-		byTP   map[changelog.TopicPartition]standbyStore
 		// wake ends the poll in flight, so that a change to wanted is
 		// acted on at once.
 		wake context.CancelFunc
@@ -84,6 +91,7 @@ type standbyStore struct {
 
 // standbyTask is one standby task's stores and replay position.
 type standbyTask struct {
+	life   lifecycle
 	stores *taskStores
 	// next holds, per changelog partition, the offset of the next record
 	// to replay; end the last stable offset the last fetch reported; from
@@ -155,7 +163,7 @@ func newStandbyManager(e *Engine) (*standbyManager, error) {
 		return nil, fmt.Errorf("eddy: create standby client: %w", err)
 	}
 	sm := &standbyManager{e: e, log: e.log.With("component", "standby"), cl: cl, done: make(chan struct{})}
-	sm.mu.wanted = map[int][]processor.TaskID{}
+	sm.want.wanted = map[int][]processor.TaskID{}
 	sm.mu.tasks = map[processor.TaskID]*standbyTask{}
 	sm.mu.byTP = map[changelog.TopicPartition]standbyStore{}
 	sm.ctx, sm.stop = context.WithCancel(context.Background())
@@ -166,22 +174,22 @@ func newStandbyManager(e *Engine) (*standbyManager, error) {
 // assign records worker's standby tasks from its latest assignment. It
 // does not block on I/O: the manager's goroutine opens and closes tasks.
 func (sm *standbyManager) assign(worker int, tasks []processor.TaskID) {
-	sm.mu.Lock()
-	defer sm.mu.Unlock()
-	if slices.Equal(sm.mu.wanted[worker], tasks) {
+	sm.want.Lock()
+	defer sm.want.Unlock()
+	if slices.Equal(sm.want.wanted[worker], tasks) {
 		return
 	}
-	sm.mu.wanted[worker] = slices.Clone(tasks)
-	if sm.mu.wake != nil {
-		sm.mu.wake()
+	sm.want.wanted[worker] = slices.Clone(tasks)
+	if sm.want.wake != nil {
+		sm.want.wake()
 	}
 }
 
 // wantedBy returns the standby tasks worker was last assigned.
 func (sm *standbyManager) wantedBy(worker int) []processor.TaskID {
-	sm.mu.Lock()
-	defer sm.mu.Unlock()
-	return slices.Clone(sm.mu.wanted[worker])
+	sm.want.Lock()
+	defer sm.want.Unlock()
+	return slices.Clone(sm.want.wanted[worker])
 }
 
 // take removes the standby of id, if the process has one open, and hands
@@ -201,6 +209,7 @@ func (sm *standbyManager) take(id processor.TaskID) *standbyTask {
 
 // removeLocked stops replaying sb. sm.mu is held.
 func (sm *standbyManager) removeLocked(id processor.TaskID, sb *standbyTask) {
+	sb.life.to(taskClosed)
 	delete(sm.mu.tasks, id)
 	rm := map[string][]int32{}
 	for _, tp := range sb.stores.logged {
@@ -241,12 +250,14 @@ func (sm *standbyManager) run() {
 		ctx, cancel := context.WithTimeout(sm.ctx, standbyPollWait)
 		sm.mu.Lock()
 		sm.reconcileLocked(time.Now())
-		sm.mu.wake = cancel
 		sm.mu.Unlock()
+		sm.want.Lock()
+		sm.want.wake = cancel
+		sm.want.Unlock()
 		fetches := sm.cl.PollRecords(ctx, maxPollRecords)
-		sm.mu.Lock()
-		sm.mu.wake = nil
-		sm.mu.Unlock()
+		sm.want.Lock()
+		sm.want.wake = nil
+		sm.want.Unlock()
 		cancel()
 		if sm.ctx.Err() != nil {
 			return
@@ -264,11 +275,13 @@ func (sm *standbyManager) run() {
 // sm.mu is held.
 func (sm *standbyManager) reconcileLocked(now time.Time) {
 	wanted := map[processor.TaskID]bool{}
-	for _, ids := range sm.mu.wanted {
+	sm.want.Lock()
+	for _, ids := range sm.want.wanted {
 		for _, id := range ids {
 			wanted[id] = true
 		}
 	}
+	sm.want.Unlock()
 	for _, id := range sortedIDs(wanted) {
 		if sb := sm.mu.tasks[id]; sb != nil {
 			sb.unwantedSince = time.Time{}
@@ -342,6 +355,8 @@ func (sm *standbyManager) openLocked(id processor.TaskID, now time.Time) error {
 		add[tp.Topic][tp.Partition] = off
 		sm.mu.byTP[tp] = standbyStore{task: sb, store: store}
 	}
+	sb.life = lifecycle{id: id, kind: "standby", table: standbyTransitions}
+	sb.life.to(taskRunning)
 	sm.mu.tasks[id] = sb
 	sm.cl.AddConsumePartitions(add)
 	sm.publishLocked()
@@ -406,10 +421,7 @@ func (sm *standbyManager) apply(fetches kgo.Fetches) error {
 				return
 			}
 			sb.next[tp] = next
-			if sb.stores.persistent[s.store] {
-				sb.stores.checkpoint[tp] = next
-				sb.stores.written = false
-			}
+			sb.stores.advance(map[changelog.TopicPartition]int64{tp: next})
 		}
 		sb.end[tp] = p.LastStableOffset
 		touched[sb] = true
@@ -485,21 +497,21 @@ func (sm *standbyManager) refreshEnds() {
 	}
 }
 
-// wipeLocked closes a standby task whose checkpoint is ahead of its
+// wipeLocked wipes a standby task whose checkpoint is ahead of its
 // changelog (the topic was recreated, or the store holds writes that never
-// committed) and deletes the checkpoint, so that the next round reopens
-// it empty and replays it in full, as an active task's restore would.
-// sm.mu is held.
+// committed), as an active task's restore would (taskStores.wipe), and
+// closes it, so that the next round reopens it empty and replays it in
+// full from a consumer position of its own. sm.mu is held.
 func (sm *standbyManager) wipeLocked(sb *standbyTask, why string) {
 	id := sb.stores.id
 	sm.log.Warn("standby checkpoint is ahead of the changelog; wiping the standby's stores and replaying them in full", "task", id, "detail", why)
 	sm.removeLocked(id, sb)
 	sm.e.metrics.task(id).ClearStandbyLag()
+	if err := sb.stores.wipe(); err != nil {
+		sm.log.Warn("wipe standby task", "task", id, "err", err)
+	}
 	if err := sb.stores.close(); err != nil {
 		sm.log.Warn("close standby task", "task", id, "err", err)
-	}
-	if err := changelog.DeleteCheckpoint(filepath.Join(sb.stores.dir, checkpointFile)); err != nil {
-		sm.log.Warn("delete standby checkpoint", "task", id, "err", err)
 	}
 }
 

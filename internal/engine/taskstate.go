@@ -23,9 +23,25 @@ const lockWait = 10 * time.Second
 
 const checkpointFile = ".checkpoint"
 
+// checkpointRecords is how many changelog offsets a task's stores move
+// past their checkpoint file before the file is written again, besides
+// when the task closes. Kafka Streams uses the same threshold (under
+// exactly-once). A checkpoint file older than the stores is still valid:
+// a restore from it replays changelog records the stores already hold,
+// which leaves them as they were (each record is a key's whole value).
+const checkpointRecords = 10_000
+
 // taskStores are the open stores of one task, active or standby, with the
-// lock on its state directory.
+// lock on its state directory. They decide what happens to the task's
+// local state: openTaskStores keeps what a valid checkpoint vouches for
+// and wipes the rest, wipe starts over when the checkpoint turns out to
+// be ahead of the changelog, and advance and writeCheckpoint keep the
+// checkpoint monotonic. One goroutine at a time owns them: the restore
+// goroutine while an active task restores, the worker's loop while it
+// runs, the closer while it closes, the standby manager for a standby.
 type taskStores struct {
+	e    *Engine
+	log  *slog.Logger
 	id   processor.TaskID
 	dir  string
 	lock *dirLock
@@ -34,11 +50,12 @@ type taskStores struct {
 	logged     map[string]changelog.TopicPartition
 	persistent map[string]bool
 	backends   map[string]state.Backend
-	// checkpoint is what the task's checkpoint file says (or will say
-	// after the next write): the changelog offset each persistent store
-	// matches.
+	// checkpoint is the changelog offset each persistent store's data
+	// matches (or is ahead of, since the checkpoint file is written only
+	// now and then): what a restore starts from.
 	checkpoint changelog.Checkpoint
-	written    bool // checkpoint is on disk as is
+	written    bool  // checkpoint is on disk as is
+	sinceWrite int64 // offsets the checkpoint moved since it was written
 }
 
 // openTaskStores locks the task's directory, reads its checkpoint and opens
@@ -50,6 +67,8 @@ func (e *Engine) openTaskStores(id processor.TaskID, log *slog.Logger, lockWait 
 		return nil, fmt.Errorf("task %s: the topology has no sub-topology %d: is another application using this application id?", id, id.Subtopology)
 	}
 	ts := &taskStores{
+		e:          e,
+		log:        log,
 		id:         id,
 		dir:        taskDir(e.cfg.StateDir, e.cfg.ApplicationID, id),
 		logged:     map[string]changelog.TopicPartition{},
@@ -62,47 +81,118 @@ func (e *Engine) openTaskStores(id processor.TaskID, log *slog.Logger, lockWait 
 		return nil, fmt.Errorf("task %s: %w", id, err)
 	}
 	cp := readCheckpoint(log, id, ts.dir)
-	fail := func(err error) (*taskStores, error) {
-		ts.close()
-		return nil, fmt.Errorf("task %s: %w", id, err)
-	}
 	for _, s := range spec.Stores {
 		tp := changelog.TopicPartition{Topic: s.ChangelogTopic, Partition: id.Partition}
 		if s.ChangelogTopic != "" {
 			ts.logged[s.Name] = tp
 		}
-		if !s.Persistent {
-			ts.backends[s.Name] = state.NewMemoryBackend()
-			continue
-		}
-		ts.persistent[s.Name] = true
+		ts.persistent[s.Name] = s.Persistent
 		off, valid := cp[tp]
-		dir := filepath.Join(ts.dir, s.Name)
 		if !valid || s.ChangelogTopic == "" {
 			// Local data that no checkpoint vouches for may be ahead of, or
 			// unrelated to, the changelog: start from nothing.
-			if err := pebblestore.Destroy(dir); err != nil {
-				return fail(err)
+			valid = false
+			if err := ts.destroy(s.Name); err != nil {
+				ts.close()
+				return nil, fmt.Errorf("task %s: %w", id, err)
 			}
 		}
-		b, err := e.openStore(dir, log)
-		if errors.Is(err, state.ErrCorruptStore) {
-			log.Warn("store is corrupt; wiping it and restoring it in full from its changelog", "task", id, "store", s.Name, "err", err)
-			delete(cp, tp)
-			if err = pebblestore.Destroy(dir); err == nil {
-				b, err = e.openStore(dir, log)
-			}
-		}
+		corrupt, err := ts.open(s.Name)
 		if err != nil {
-			return fail(fmt.Errorf("open store %q: %w", s.Name, err))
+			ts.close()
+			return nil, fmt.Errorf("task %s: open store %q: %w", id, s.Name, err)
 		}
-		ts.backends[s.Name] = b
-		if _, ok := cp[tp]; ok && s.ChangelogTopic != "" {
+		if valid && !corrupt && s.Persistent {
 			ts.checkpoint[tp] = off
 		}
 	}
 	ts.written = len(ts.checkpoint) > 0
 	return ts, nil
+}
+
+// open opens the backend of store, wiping it first if it is corrupt (and
+// then reporting so).
+func (ts *taskStores) open(store string) (corrupt bool, err error) {
+	if !ts.persistent[store] {
+		ts.backends[store] = state.NewMemoryBackend()
+		return false, nil
+	}
+	dir := filepath.Join(ts.dir, store)
+	b, err := ts.e.openStore(dir, ts.log)
+	if errors.Is(err, state.ErrCorruptStore) {
+		ts.log.Warn("store is corrupt; wiping it and restoring it in full from its changelog", "task", ts.id, "store", store, "err", err)
+		corrupt = true
+		if err = ts.destroy(store); err == nil {
+			b, err = ts.e.openStore(dir, ts.log)
+		}
+	}
+	if err != nil {
+		return corrupt, err
+	}
+	ts.backends[store] = b
+	return corrupt, nil
+}
+
+// destroy removes the data of a persistent store (closed).
+func (ts *taskStores) destroy(store string) error {
+	if !ts.persistent[store] {
+		return nil
+	}
+	return pebblestore.Destroy(filepath.Join(ts.dir, store))
+}
+
+// wipe empties every store and forgets the checkpoint, for a task whose
+// checkpoint is ahead of its changelog (the topic was recreated, or the
+// stores hold writes that never committed): neither can be trusted, and
+// the stores restore in full. The directory stays locked.
+func (ts *taskStores) wipe() error {
+	var errs []error
+	for name, b := range ts.backends {
+		if err := b.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close store %q: %w", name, err))
+		}
+		delete(ts.backends, name)
+	}
+	if err := changelog.DeleteCheckpoint(filepath.Join(ts.dir, checkpointFile)); err != nil {
+		errs = append(errs, err)
+	}
+	ts.checkpoint = changelog.Checkpoint{}
+	ts.written, ts.sinceWrite = true, 0
+	ts.e.forgetOffsetSum(ts.id)
+	for name := range ts.persistent {
+		if err := ts.destroy(name); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if _, err := ts.open(name); err != nil {
+			errs = append(errs, fmt.Errorf("open store %q: %w", name, err))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("task %s: wipe its stores: %w", ts.id, err)
+	}
+	return nil
+}
+
+// advance moves the checkpoint of each persistent store to the changelog
+// offset in ends, if that is further: a checkpoint never moves backwards.
+// The stores must hold (durably, before the checkpoint is written) the
+// state up to those offsets.
+func (ts *taskStores) advance(ends map[changelog.TopicPartition]int64) {
+	for store, tp := range ts.logged {
+		if !ts.persistent[store] {
+			continue
+		}
+		next, ok := ends[tp]
+		if !ok {
+			continue
+		}
+		if cur, had := ts.checkpoint[tp]; !had || next > cur {
+			ts.sinceWrite += next - cur
+			ts.checkpoint[tp] = next
+			ts.written = false
+		}
+	}
 }
 
 // close closes the stores and releases the directory's lock.
@@ -119,8 +209,15 @@ func (ts *taskStores) close() error {
 	return errors.Join(errs...)
 }
 
+// checkpointDue reports whether the checkpoint moved far enough since it
+// was last written to write it again (checkpointRecords).
+func (ts *taskStores) checkpointDue() bool {
+	return !ts.written && ts.sinceWrite >= checkpointRecords
+}
+
 // writeCheckpoint writes the task's checkpoint if it changed. It is called
-// only when the stores hold exactly the state the checkpoint names.
+// only when the stores hold, durably, at least the state the checkpoint
+// names.
 func (ts *taskStores) writeCheckpoint() error {
 	if ts.written || len(ts.checkpoint) == 0 {
 		return nil
@@ -128,7 +225,8 @@ func (ts *taskStores) writeCheckpoint() error {
 	if err := changelog.WriteCheckpoint(filepath.Join(ts.dir, checkpointFile), ts.checkpoint); err != nil {
 		return fmt.Errorf("task %s: %w", ts.id, err)
 	}
-	ts.written = true
+	ts.written, ts.sinceWrite = true, 0
+	ts.e.noteOffsetSum(ts.id, ts.checkpoint)
 	return nil
 }
 
@@ -148,37 +246,50 @@ func (ts *taskStores) syncAndCheckpoint() error {
 	return ts.writeCheckpoint()
 }
 
-// openTask opens the task's stores, or takes them over from the process's
-// standby of the task, and instantiates its processors. It does not
-// restore.
-func (w *worker) openTask(id processor.TaskID) (*activeTask, error) {
-	at := &activeTask{}
-	if sb := w.e.standbys.take(id); sb != nil {
-		at.taskStores = sb.stores
-		at.resumeAt = sb.resumeAt()
-		w.log.Info("promoting standby task", "task", id, "lag_records", sb.lag())
-	} else {
-		ts, err := w.e.openTaskStores(id, w.log, lockWait)
-		if err != nil {
-			return nil, err
+// restoreJobs plans the restore of the logged stores: persistent ones from
+// their checkpoint, in-memory ones from resumeAt (what a standby replayed
+// into them) or from the start.
+func (ts *taskStores) restoreJobs(resumeAt map[changelog.TopicPartition]int64) []changelog.RestoreJob {
+	var jobs []changelog.RestoreJob
+	for store, tp := range ts.logged {
+		cp := changelog.NoCheckpoint
+		if off, ok := ts.checkpoint[tp]; ok && ts.persistent[store] {
+			cp = off
+		} else if off, ok := resumeAt[tp]; ok && !ts.persistent[store] {
+			cp = off
 		}
-		at.taskStores = ts
+		jobs = append(jobs, changelog.RestoreJob{Partition: tp, Checkpoint: cp, Target: changelog.NewStoreTarget(ts.backends[store])})
 	}
-	tm := w.e.metrics.task(id)
-	at.tm = tm
-	var err error
-	at.t, err = task.New(task.Config{
+	return jobs
+}
+
+// newTask instantiates the processors of at over its open stores (user
+// code: Build). w.mu is held.
+func (w *worker) newTask(at *activeTask) (*task.Task, error) {
+	id, tm, out := at.id, at.tm, at.out
+	var backends map[string]state.Backend
+	if at.store != nil {
+		backends = at.store.backends
+	}
+	return task.New(task.Config{
 		ID:            id,
 		ApplicationID: w.e.cfg.ApplicationID,
 		Spec:          w.e.specs[id.Subtopology],
-		Backends:      at.backends,
+		Backends:      backends,
 		Output: func(r *kgo.Record) {
 			tm.Produced.Inc()
 			w.output(r)
 		},
 		ChangelogOutput: func(r *kgo.Record) {
 			tm.ChangelogProduced.Inc()
-			w.changelogOutput(r)
+			w.uncommitted = true
+			w.cl.Produce(w.prodCtx, r, func(r *kgo.Record, err error) {
+				if err != nil {
+					w.produceFailed(r, err)
+					return
+				}
+				out.acked(changelog.TopicPartition{Topic: r.Topic, Partition: r.Partition}, r.Offset)
+			})
 		},
 		Errors: task.ErrorPolicy{
 			SkipDeserializationErrors: w.e.cfg.SkipBadRecords,
@@ -199,11 +310,6 @@ func (w *worker) openTask(id processor.TaskID) (*activeTask, error) {
 			logDrop(w.log, id, d)
 		},
 	})
-	if err != nil {
-		at.taskStores.close()
-		return nil, err
-	}
-	return at, nil
 }
 
 // readCheckpoint reads a task's checkpoint file. A missing file means no
@@ -227,5 +333,8 @@ func readCheckpoint(log *slog.Logger, id processor.TaskID, dir string) changelog
 
 // openStore opens a persistent store on the process's shared block cache.
 func (e *Engine) openStore(dir string, log *slog.Logger) (state.Backend, error) {
+	if h := e.testing.beforeOpenStore; h != nil {
+		h(dir)
+	}
 	return pebblestore.Open(dir, pebblestore.WithCache(e.cache), pebblestore.WithLogger(log))
 }

@@ -14,8 +14,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/eddystream/eddy/changelog"
-	"github.com/eddystream/eddy/internal/task"
 	"github.com/eddystream/eddy/metrics"
 	"github.com/eddystream/eddy/processor"
 	"github.com/eddystream/eddy/rebalance"
@@ -62,10 +60,15 @@ type worker struct {
 	// beginDone receives the result of a Begin left running past its
 	// deadline (see beginBounded); shutdown waits for it.
 	beginDone chan error
-	// sinceCommit holds, per input partition, the offset of the first
-	// record read since the last commit (under exactly-once: by the open
-	// transaction): where a failed commit rewinds to.
-	sinceCommit map[string]map[int32]kgo.EpochOffset
+	// rewindTo holds, per input partition of the worker's tasks, where an
+	// aborted commit rewinds it to: the offset the tasks last committed,
+	// or, before their first commit, the first offset read. Offsets come
+	// from the tasks, so records polled but not processed by the last
+	// commit (held by a restoring task, or still queued) are read again.
+	rewindTo map[string]map[int32]kgo.EpochOffset
+	// resets counts the times the tasks went back to their last commit
+	// (resetTasks), for tests.
+	resets atomic.Int64
 
 	// prodCtx outlives the run context so that the final commit at
 	// shutdown can still produce.
@@ -88,12 +91,12 @@ type worker struct {
 
 	restores *restorer
 
-	// produced tracks produce results; promise callbacks run on kgo's
-	// goroutines.
+	// produced holds the first produce failure since the last commit
+	// attempt; promise callbacks run on kgo's goroutines. (What each task
+	// produced is its collector's.)
 	produced struct {
 		sync.Mutex
-		err  error
-		next map[changelog.TopicPartition]int64
+		err error
 	}
 
 	nextCommit  time.Time
@@ -126,22 +129,9 @@ type worker struct {
 	endCancel        atomic.Pointer[context.CancelCauseFunc]
 }
 
-// activeTask is a task owned by a worker, with its resources.
-type activeTask struct {
-	*taskStores
-	t *task.Task
-	// resumeAt holds, for in-memory stores taken over from a standby, the
-	// changelog offset their restore starts from.
-	resumeAt map[changelog.TopicPartition]int64
-	running  bool
-	restore  *restoreJob
-	tm       *metrics.TaskMetrics
-}
-
 func newWorker(e *Engine, idx int) (*worker, error) {
 	w := &worker{e: e, idx: idx, log: e.log.With("worker", idx), wm: e.metrics.m.Worker(idx)}
 	w.mu.tasks = map[processor.TaskID]*activeTask{}
-	w.produced.next = map[changelog.TopicPartition]int64{}
 	var subs []rebalance.Subtopology
 	var manual []string
 	for _, st := range e.top.Subtopologies(e.cfg.ApplicationID) {
@@ -326,6 +316,9 @@ func (w *worker) run(ctx context.Context) (err error) {
 			if w.mu.fatal != nil {
 				return w.mu.fatal
 			}
+			if h := w.e.testing.beforeStep; h != nil {
+				h(w, fetches)
+			}
 			return w.step(fetches)
 		})
 		if err != nil {
@@ -353,9 +346,12 @@ func (w *worker) step(fetches kgo.Fetches) error {
 		return w.retryBegin(fetches)
 	}
 	if w.mu.abortPending {
-		// The open transaction lost tasks in a rebalance: abort it now. The
-		// client rewinds to the committed offsets, so the records in hand
-		// will come again; drop them.
+		// The open transaction lost tasks in a rebalance: abort it now, and
+		// drop the records in hand: the abort rewinds their partitions,
+		// including those first read in this poll (noted first, so that a
+		// partition read for the first time here is rewound too; kgo's
+		// session rewinds only partitions with a committed offset).
+		w.noteReads(fetches)
 		return w.endTransaction(w.prodCtx, time.Now(), false, true)
 	}
 	fetches.EachError(func(topic string, p int32, err error) {
@@ -367,26 +363,38 @@ func (w *worker) step(fetches kgo.Fetches) error {
 	if err := w.finishRestores(); err != nil {
 		return err
 	}
+	w.noteReads(fetches)
 	fetches.EachPartition(func(p kgo.FetchTopicPartition) {
 		if len(p.Records) == 0 {
 			return
 		}
-		w.noteRead(p.Topic, p.Partition, p.Records[0].Offset)
 		id, ok := w.bal.Layout().TaskOf(p.Topic, p.Partition)
-		if at := w.mu.tasks[id]; ok && at != nil {
+		at := w.mu.tasks[id]
+		if !ok || at == nil {
+			return
+		}
+		at.tm.Consumed.Add(float64(len(p.Records)))
+		if at.running() {
 			at.t.Add(p.Records)
-			at.tm.Consumed.Add(float64(len(p.Records)))
+		} else {
+			// Polled before its partitions were paused: kept for the
+			// task's first step (an abort meanwhile rewinds them).
+			at.held = append(at.held, p.Records)
 		}
 	})
 	now := time.Now()
 	processed := 0
 	for _, id := range w.sortedTasks() {
 		at := w.mu.tasks[id]
-		if !at.running {
+		if !at.running() {
 			continue
 		}
 		if at.t.Buffered() > 0 {
-			n, err := at.t.Process(at.t.Buffered())
+			limit := at.t.Buffered()
+			if w.e.testing.maxProcess > 0 {
+				limit = min(limit, w.e.testing.maxProcess)
+			}
+			n, err := at.t.Process(limit)
 			at.tm.Processed.Add(float64(n))
 			processed += n
 			w.uncommitted = true
@@ -433,7 +441,7 @@ func (w *worker) runningTasks(ids []processor.TaskID) []*activeTask {
 	}
 	var out []*activeTask
 	for _, id := range ids {
-		if at := w.mu.tasks[id]; at != nil && at.running {
+		if at := w.mu.tasks[id]; at != nil && at.running() {
 			out = append(out, at)
 		}
 	}
@@ -445,13 +453,6 @@ func (w *worker) runningTasks(ids []processor.TaskID) []*activeTask {
 func (w *worker) output(r *kgo.Record) {
 	w.uncommitted = true
 	w.cl.Produce(w.prodCtx, r, w.onProduced)
-}
-
-// changelogOutput hands changelog records to the producer; their offsets
-// go into checkpoints.
-func (w *worker) changelogOutput(r *kgo.Record) {
-	w.uncommitted = true
-	w.cl.Produce(w.prodCtx, r, w.onChangelogProduced)
 }
 
 func (w *worker) onProduced(r *kgo.Record, err error) {
@@ -468,25 +469,12 @@ func (w *worker) produceFailed(r *kgo.Record, err error) {
 	}
 }
 
-func (w *worker) onChangelogProduced(r *kgo.Record, err error) {
-	if err != nil {
-		w.produceFailed(r, err)
-		return
-	}
-	w.produced.Lock()
-	defer w.produced.Unlock()
-	tp := changelog.TopicPartition{Topic: r.Topic, Partition: r.Partition}
-	if next := r.Offset + 1; next > w.produced.next[tp] {
-		w.produced.next[tp] = next
-	}
-}
-
 // commit makes the work of tasks durable, in at-least-once order: changelog
-// records and outputs flushed, then input offsets committed, then the
-// overlays applied and checkpoints written. Every step is bounded (see
-// attemptContext); an attempt that fails with an error that may pass
-// rewinds the tasks to the last commit (see retryOrFail and rewind) and
-// returns nil, so that the loop goes on and tries again.
+// records and outputs flushed, then the tasks' input offsets committed,
+// then the overlays applied and the checkpoints advanced. Every step is
+// bounded (see attemptContext); an attempt that fails with an error that
+// may pass rewinds the tasks to the last commit (see retryOrFail and
+// rewind) and returns nil, so that the loop goes on and tries again.
 func (w *worker) commit(ctx context.Context, tasks []*activeTask) error {
 	if len(tasks) == 0 {
 		return nil
@@ -501,14 +489,50 @@ func (w *worker) commit(ctx context.Context, tasks []*activeTask) error {
 	}
 	result := metrics.CommitFailed
 	defer func() { w.wm.ObserveCommit(result, time.Since(start)) }()
+	ok, err := w.commitToKafka(ctx, start, tasks)
+	if !ok || err != nil {
+		return err
+	}
+	if err := w.applyCommitted(tasks); err != nil {
+		return err
+	}
+	result = metrics.CommitOK
+	w.committed()
+	w.log.Debug("committed", "tasks", len(tasks), "took", time.Since(start))
+	return nil
+}
+
+// commitToKafka is the Kafka half of an at-least-once commit: it flushes
+// the producer and commits the tasks' input offsets. ok reports that the
+// records are durable; when not, the attempt failed and the worker went
+// back to its last commit (err is nil) or fails (err). w.mu is held.
+func (w *worker) commitToKafka(ctx context.Context, start time.Time, tasks []*activeTask) (ok bool, err error) {
 	actx, cancel := w.attemptContext(ctx, start)
 	defer cancel()
 	if cause := w.flush(actx); cause != nil {
 		if err := w.retryOrFail(start, cause); err != nil {
-			return err
+			return false, err
 		}
-		return w.rewind()
+		return false, w.rewind()
 	}
+	offsets := taskOffsets(tasks)
+	if len(offsets) > 0 {
+		if err := w.commitOffsets(actx, offsets); err != nil {
+			// The outputs and changelog records are durable; only the
+			// offsets are not, so the records since the last commit will be
+			// processed again by whoever owns them next: at-least-once.
+			w.log.Warn("offset commit failed; records since the last commit will be processed again", "err", err)
+		} else {
+			w.noteCommitted(offsets)
+		}
+	}
+	return true, nil
+}
+
+// taskOffsets returns the input offsets to commit for tasks: for each
+// partition, the offset after the last record its task processed. Only
+// processed records are committed, under both guarantees.
+func taskOffsets(tasks []*activeTask) map[string]map[int32]kgo.EpochOffset {
 	offsets := map[string]map[int32]kgo.EpochOffset{}
 	for _, at := range tasks {
 		for tp, o := range at.t.Offsets() {
@@ -518,27 +542,45 @@ func (w *worker) commit(ctx context.Context, tasks []*activeTask) error {
 			offsets[tp.Topic][tp.Partition] = kgo.EpochOffset{Epoch: -1, Offset: o}
 		}
 	}
-	if len(offsets) > 0 {
-		if err := w.commitOffsets(actx, offsets); err != nil {
-			// The outputs and changelog records are durable; only the
-			// offsets are not, so the records since the last commit will be
-			// processed again by whoever owns them next: at-least-once.
-			w.log.Warn("offset commit failed; records since the last commit will be processed again", "err", err)
+	return offsets
+}
+
+// noteCommitted moves the rewind point of committed partitions to what
+// was committed.
+func (w *worker) noteCommitted(offsets map[string]map[int32]kgo.EpochOffset) {
+	if w.rewindTo == nil {
+		w.rewindTo = map[string]map[int32]kgo.EpochOffset{}
+	}
+	for topic, ps := range offsets {
+		if w.rewindTo[topic] == nil {
+			w.rewindTo[topic] = map[int32]kgo.EpochOffset{}
+		}
+		for p, o := range ps {
+			w.rewindTo[topic][p] = o
 		}
 	}
-	w.sinceCommit = nil
+}
+
+// applyCommitted applies the tasks' committed writes to their stores and
+// advances their checkpoints to the changelog offsets each task produced,
+// writing a checkpoint file once it has moved checkpointRecords past the
+// last one. Both guarantees call it once their commit succeeded. w.mu is
+// held.
+func (w *worker) applyCommitted(tasks []*activeTask) error {
 	for _, at := range tasks {
 		if err := at.t.CommitStores(); err != nil {
 			return err
 		}
-		w.advanceCheckpoint(at)
-		if err := at.writeCheckpoint(); err != nil {
-			return err
+		if at.store == nil {
+			continue
+		}
+		at.store.advance(at.out.changelogEnds())
+		if at.store.checkpointDue() {
+			if err := at.store.writeCheckpoint(); err != nil {
+				return err
+			}
 		}
 	}
-	result = metrics.CommitOK
-	w.committed()
-	w.log.Debug("committed", "tasks", len(tasks), "took", time.Since(start))
 	return nil
 }
 
@@ -546,7 +588,10 @@ func (w *worker) commit(ctx context.Context, tasks []*activeTask) error {
 // can tell it.
 func (w *worker) recordStoreSizes(tasks []*activeTask) {
 	for _, at := range tasks {
-		for name, b := range at.backends {
+		if at.store == nil {
+			continue
+		}
+		for name, b := range at.store.backends {
 			if sz, ok := b.(state.Sizer); ok {
 				if n, err := sz.ApproximateSize(); err == nil {
 					at.tm.SetStoreSize(name, n)
@@ -572,22 +617,6 @@ func (w *worker) commitOffsets(ctx context.Context, offsets map[string]map[int32
 		}
 	})
 	return out
-}
-
-// advanceCheckpoint moves a task's checkpoint to the changelog offsets
-// produced so far.
-func (w *worker) advanceCheckpoint(at *activeTask) {
-	w.produced.Lock()
-	defer w.produced.Unlock()
-	for store, tp := range at.logged {
-		if !at.persistent[store] {
-			continue
-		}
-		if next, ok := w.produced.next[tp]; ok && next != at.checkpoint[tp] {
-			at.checkpoint[tp] = next
-			at.written = false
-		}
-	}
 }
 
 // partitionsByTask groups partitions into the tasks they belong to.
@@ -619,19 +648,21 @@ func (w *worker) onAssigned(_ context.Context, _ *kgo.Client, assigned map[strin
 	}
 }
 
-// startTasks opens tasks and starts them: at once when they have nothing
-// to restore, else after their restore, with their partitions paused until
-// then. w.mu is held.
+// startTasks creates tasks and starts them: at once when they have no
+// store, else after their restore goroutine has opened (and restored)
+// their stores, with their partitions paused until then. It does no I/O:
+// group callbacks call it. w.mu is held.
 func (w *worker) startTasks(ids []processor.TaskID) error {
 	var restoring []processor.TaskID
 	for _, id := range ids {
-		at, err := w.openTask(id)
-		if err != nil {
-			return err
+		spec := w.e.specs[id.Subtopology]
+		if spec == nil {
+			return fmt.Errorf("task %s: the topology has no sub-topology %d: is another application using this application id?", id, id.Subtopology)
 		}
+		at := newActiveTask(id, w.e.metrics.task(id))
 		w.mu.tasks[id] = at
 		w.publishOwned()
-		if len(at.logged) == 0 {
+		if len(spec.Stores) == 0 {
 			if err := w.startRunning(at, 0, time.Now()); err != nil {
 				return err
 			}
@@ -647,7 +678,9 @@ func (w *worker) startTasks(ids []processor.TaskID) error {
 	return nil
 }
 
-// onRevoked commits and closes the tasks that lose partitions.
+// onRevoked commits and closes the tasks that lose partitions. Their
+// stores are closed (and, under at-least-once, their last writes applied
+// and checkpointed) by the engine's closer: a callback does no disk I/O.
 func (w *worker) onRevoked(_ context.Context, _ *kgo.Client, revoked map[string][]int32) {
 	<-w.ready
 	w.mu.Lock()
@@ -663,16 +696,24 @@ func (w *worker) onRevoked(_ context.Context, _ *kgo.Client, revoked map[string]
 		// (kgo's transact session sees the revocation): close them
 		// without their uncommitted writes, and abort before processing
 		// more.
-		w.closeTasks(ids, false)
+		w.closeTasks(ids, closeDirty)
 		w.mu.abortPending = true
 		return
 	}
+	mode := closeDirty
 	if w.mu.fatal == nil {
-		if err := w.commit(w.prodCtx, w.runningTasks(ids)); err != nil {
+		tasks := w.runningTasks(ids)
+		for _, at := range tasks {
+			at.t.FlushChangelog(time.Now())
+		}
+		ok, err := w.commitToKafka(w.prodCtx, time.Now(), tasks)
+		if err != nil {
 			w.mu.fatal = err
+		} else if ok {
+			mode = closeApply
 		}
 	}
-	w.closeTasks(ids, w.mu.fatal == nil)
+	w.closeTasks(ids, mode)
 }
 
 // onLost closes the tasks whose partitions were lost (the session
@@ -688,15 +729,29 @@ func (w *worker) onLost(_ context.Context, _ *kgo.Client, lost map[string][]int3
 	}
 	w.log.Warn("tasks lost (session expired?); closing them without commit", "tasks", fmt.Sprint(ids))
 	w.lost.Store(true)
-	w.closeTasks(ids, false)
+	w.closeTasks(ids, closeDirty)
 	w.mu.abortPending = w.sess != nil
 }
 
-// closeTasks closes tasks. clean means their work was committed: their
-// checkpoints are then written. Otherwise uncommitted store writes are
-// discarded and the checkpoint is left as it was, valid for the
-// committed state.
-func (w *worker) closeTasks(ids []processor.TaskID, clean bool) {
+// closeMode says what closing a task does with its uncommitted writes.
+type closeMode uint8
+
+const (
+	// closeDirty discards them; the checkpoint stays as it was on disk.
+	closeDirty closeMode = iota
+	// closeClean: the task's work is committed and applied; its
+	// checkpoint is written.
+	closeClean
+	// closeApply: the task's work is committed in Kafka but not yet
+	// applied to its stores; the closer applies it, then writes the
+	// checkpoint.
+	closeApply
+)
+
+// closeTasks closes tasks: a restoring one's goroutine is abandoned, a
+// running one's processors are closed here (user code, no I/O), and their
+// stores go to the engine's closer. w.mu is held.
+func (w *worker) closeTasks(ids []processor.TaskID, mode closeMode) {
 	for _, id := range ids {
 		at := w.mu.tasks[id]
 		if at == nil {
@@ -704,24 +759,45 @@ func (w *worker) closeTasks(ids []processor.TaskID, clean bool) {
 		}
 		delete(w.mu.tasks, id)
 		w.publishOwned()
+		w.forgetPartitions(id)
 		w.e.running.set(id, false)
 		w.e.metrics.m.RemoveTask(id.String())
-		w.restores.cancel(at)
-		if !clean {
-			at.t.AbortStores()
-		} else if at.running {
-			if err := at.writeCheckpoint(); err != nil {
-				w.log.Warn("write checkpoint at close", "task", id, "err", err)
+		w.restores.abandon(at)
+		at.held = nil
+		if at.t != nil {
+			if mode == closeDirty {
+				at.t.AbortStores()
+			}
+			if n := at.t.DropBuffered(); n > 0 {
+				w.log.Debug("dropped buffered records of a closed task", "task", id, "records", n)
+			}
+			if err := at.t.Close(); err != nil {
+				w.log.Warn("close task", "task", id, "err", err)
 			}
 		}
-		if n := at.t.DropBuffered(); n > 0 {
-			w.log.Debug("dropped buffered records of a closed task", "task", id, "records", n)
+		if at.store != nil {
+			var apply func() error
+			if mode == closeApply {
+				t, ts, out := at.t, at.store, at.out
+				apply = func() error {
+					if err := t.CommitStores(); err != nil {
+						return err
+					}
+					ts.advance(out.changelogEnds())
+					return nil
+				}
+			}
+			w.e.closer.close(at.store, apply, mode == closeClean)
 		}
-		if err := at.t.Close(); err != nil {
-			w.log.Warn("close task", "task", id, "err", err)
-		}
-		if err := at.lock.unlock(); err != nil {
-			w.log.Warn("unlock task directory", "task", id, "err", err)
+		at.life.to(taskClosed)
+	}
+}
+
+// forgetPartitions drops the rewind points of task id's partitions.
+func (w *worker) forgetPartitions(id processor.TaskID) {
+	for topic, ps := range w.bal.Layout().Partitions([]processor.TaskID{id}) {
+		for _, p := range ps {
+			delete(w.rewindTo[topic], p)
 		}
 	}
 }
@@ -757,7 +833,11 @@ func (w *worker) shutdown(clean bool) error {
 		}
 		cancel()
 	}
-	w.closeTasks(w.sortedTasks(), cleanClose)
+	mode := closeDirty
+	if cleanClose {
+		mode = closeClean
+	}
+	w.closeTasks(w.sortedTasks(), mode)
 	w.mu.Unlock()
 	w.restores.close()
 	w.bal.Close()

@@ -16,7 +16,9 @@ type Config struct {
 	ApplicationID string
 	Spec          *Spec
 	// Backends holds one restored backend per store of the Spec, by store
-	// name. The Task owns them from New on and closes them in Close.
+	// name. The Task reads and writes them (through an overlay) but never
+	// closes them: they belong to the driver, which may build a new Task
+	// over the same backends (after an aborted commit) or close them.
 	Backends map[string]state.Backend
 	// Output receives the records sinks produce, with Partition unset: the
 	// producer partitions them by key.
@@ -98,7 +100,6 @@ func New(cfg Config) (*Task, error) {
 		t.cfg.ChangelogOutput = cfg.Output
 	}
 	if err := cfg.Spec.Build(t); err != nil {
-		t.closeBackends()
 		return nil, fmt.Errorf("task %s: %w", cfg.ID, err)
 	}
 	return t, nil
@@ -299,8 +300,9 @@ func (t *Task) StreamTime() time.Time {
 }
 
 // Close closes the processors (children after parents, in reverse
-// initialisation order) and then the stores' backends. The first error is
-// returned; everything is closed regardless.
+// initialisation order). The first error is returned; every processor is
+// closed regardless. The stores' backends stay open: they belong to the
+// driver.
 func (t *Task) Close() error {
 	var first error
 	if t.inited {
@@ -310,21 +312,12 @@ func (t *Task) Close() error {
 			}
 		}
 	}
-	if err := t.closeBackends(); err != nil && first == nil {
-		first = err
-	}
 	return first
 }
 
-func (t *Task) closeBackends() error {
-	var first error
-	for _, name := range t.order {
-		if err := t.stores[name].backend.Close(); err != nil && first == nil {
-			first = fmt.Errorf("task %s: close store %q: %w", t.cfg.ID, name, err)
-		}
-	}
-	return first
-}
+// Config returns the configuration the task was built with, for a driver
+// that builds a fresh Task over the same backends.
+func (t *Task) Config() Config { return t.cfg }
 
 // queue is a FIFO of one input partition's records, with the source that
 // reads them and the offset after the last one processed (-1: none yet).

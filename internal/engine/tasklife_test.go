@@ -1,0 +1,153 @@
+package engine
+
+import (
+	"errors"
+	"log/slog"
+	"path/filepath"
+	"testing"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/eddystream/eddy/changelog"
+	"github.com/eddystream/eddy/internal/task"
+	"github.com/eddystream/eddy/processor"
+)
+
+// TestTaskTransitions checks every pair of states against the tables: an
+// allowed transition moves the task, any other panics with an
+// *illegalTransitionError naming both states.
+func TestTaskTransitions(t *testing.T) {
+	all := []taskState{taskCreated, taskRestoring, taskRunning, taskSuspended, taskClosed}
+	for _, tc := range []struct {
+		kind  string
+		table map[taskState][]taskState
+	}{{"active", activeTransitions}, {"standby", standbyTransitions}} {
+		for _, from := range all {
+			for _, to := range all {
+				allowed := false
+				for _, ok := range tc.table[from] {
+					allowed = allowed || ok == to
+				}
+				l := lifecycle{id: processor.TaskID{Subtopology: 1, Partition: 2}, kind: tc.kind, table: tc.table, state: from}
+				err := func() (err error) {
+					defer func() {
+						if v := recover(); v != nil {
+							err, _ = v.(error)
+							if err == nil {
+								t.Fatalf("%s %s->%s panicked with %v", tc.kind, from, to, v)
+							}
+						}
+					}()
+					l.to(to)
+					return nil
+				}()
+				var illegal *illegalTransitionError
+				switch {
+				case allowed && err != nil:
+					t.Errorf("%s %s->%s: %v, want allowed", tc.kind, from, to, err)
+				case allowed && l.state != to:
+					t.Errorf("%s %s->%s left the task %s", tc.kind, from, to, l.state)
+				case !allowed && !errors.As(err, &illegal):
+					t.Errorf("%s %s->%s: err %v, want an illegal transition", tc.kind, from, to, err)
+				case !allowed && l.state != from:
+					t.Errorf("%s %s->%s moved the task to %s", tc.kind, from, to, l.state)
+				}
+			}
+		}
+	}
+	// A closed task goes nowhere.
+	if len(activeTransitions[taskClosed]) != 0 || len(standbyTransitions[taskClosed]) != 0 {
+		t.Error("closed must be final")
+	}
+}
+
+// TestCheckpointNeverMovesBackwards: advance keeps the highest offset
+// each persistent store reached; the file is written on demand (close)
+// and once checkpointRecords offsets have passed since the last write,
+// not on every commit; and a reopened task reads what was written.
+func TestCheckpointNeverMovesBackwards(t *testing.T) {
+	e := &Engine{
+		cfg:   Config{StateDir: t.TempDir(), ApplicationID: "app"},
+		specs: map[int]*task.Spec{0: {ID: 0, Stores: []task.StoreSpec{{Name: "s", ChangelogTopic: "app-s-changelog", Persistent: true}}}},
+	}
+	e.cache = pebble.NewCache(8 << 20)
+	defer e.cache.Unref()
+	id := processor.TaskID{Subtopology: 0, Partition: 3}
+	tp := changelog.TopicPartition{Topic: "app-s-changelog", Partition: 3}
+	log := slog.New(slog.DiscardHandler)
+	ts, err := e.openTaskStores(id, log, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts.advance(map[changelog.TopicPartition]int64{tp: 500})
+	ts.advance(map[changelog.TopicPartition]int64{tp: 120}) // an older result, as a late restore or collector
+	if got := ts.checkpoint[tp]; got != 500 {
+		t.Fatalf("checkpoint = %d after advancing to 500 then 120, want 500", got)
+	}
+	if ts.checkpointDue() {
+		t.Fatal("a checkpoint 500 offsets on is due; the threshold is", checkpointRecords)
+	}
+	ts.advance(map[changelog.TopicPartition]int64{tp: 500 + checkpointRecords})
+	if !ts.checkpointDue() {
+		t.Fatalf("a checkpoint %d offsets on is not due", 500+checkpointRecords)
+	}
+	if err := ts.writeCheckpoint(); err != nil {
+		t.Fatal(err)
+	}
+	if ts.checkpointDue() {
+		t.Fatal("still due right after writing")
+	}
+	want := int64(500 + checkpointRecords)
+	if err := ts.close(); err != nil {
+		t.Fatal(err)
+	}
+	cp, err := changelog.ReadCheckpoint(filepath.Join(ts.dir, checkpointFile))
+	if err != nil || cp[tp] != want {
+		t.Fatalf("checkpoint file = %v, %v; want %s at %d", cp, err, tp, want)
+	}
+	if got := e.taskOffsetSums()[id]; got != want {
+		t.Fatalf("offset sum for the assignor = %d, want %d (from the written checkpoint, without reading files)", got, want)
+	}
+	ts, err = e.openTaskStores(id, log, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ts.close()
+	if got := ts.checkpoint[tp]; got != want {
+		t.Fatalf("reopened checkpoint = %d, want %d", got, want)
+	}
+	// A wipe forgets it, on disk and for the assignor.
+	if err := ts.wipe(); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := ts.checkpoint[tp]; ok {
+		t.Fatal("the checkpoint survived a wipe")
+	}
+	if _, ok := e.taskOffsetSums()[id]; ok {
+		t.Fatal("the assignor still sees the wiped checkpoint")
+	}
+}
+
+// TestCollectorKeepsTheHighestAcknowledgedOffset: promises may complete
+// out of order across partitions; a collector keeps, per changelog
+// partition, the offset after the highest acknowledged record, and a new
+// one (a task opened again, or reset) starts empty.
+func TestCollectorKeepsTheHighestAcknowledgedOffset(t *testing.T) {
+	c := newCollector()
+	a := changelog.TopicPartition{Topic: "c", Partition: 0}
+	b := changelog.TopicPartition{Topic: "c", Partition: 1}
+	c.acked(a, 9)
+	c.acked(a, 4)
+	c.acked(b, 0)
+	got := c.changelogEnds()
+	if got[a] != 10 || got[b] != 1 || len(got) != 2 {
+		t.Fatalf("changelogEnds = %v, want %s:10 %s:1", got, a, b)
+	}
+	got[a] = 0 // a copy: the caller cannot change the collector
+	if c.changelogEnds()[a] != 10 {
+		t.Fatal("changelogEnds returned the collector's own map")
+	}
+	if n := len(newCollector().changelogEnds()); n != 0 {
+		t.Fatalf("a new collector has %d ends", n)
+	}
+}
