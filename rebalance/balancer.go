@@ -15,18 +15,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// The defaults of Config's replica settings, those of Kafka Streams.
-const (
-	// DefaultAcceptableRecoveryLag is Config.AcceptableRecoveryLag's
-	// default.
-	DefaultAcceptableRecoveryLag int64 = 10_000
-	// DefaultMaxWarmupReplicas is Config.MaxWarmupReplicas's default.
-	DefaultMaxWarmupReplicas = 2
-	// DefaultProbingRebalanceInterval is Config.ProbingRebalanceInterval's
-	// default.
-	DefaultProbingRebalanceInterval = 10 * time.Minute
-)
-
 // endOffsetsTimeout bounds the leader's Config.EndOffsets call: the
 // balance runs inside the group's rebalance, which must not stall.
 const endOffsetsTimeout = 10 * time.Second
@@ -99,21 +87,22 @@ type Config struct {
 	// AcceptableRecoveryLag is the lag (in changelog records, summed over
 	// a task's changelog partitions) up to which an instance's state
 	// counts as caught up, so that the task can become active there
-	// without a warm-up. The default, 0, means
-	// DefaultAcceptableRecoveryLag (10,000). Kafka Streams:
-	// acceptable.recovery.lag.
+	// without a warm-up. It is taken literally: 0 counts only state
+	// without lag as caught up. eddy.AcceptableRecoveryLag sets it
+	// (default 10,000). Kafka Streams: acceptable.recovery.lag.
 	AcceptableRecoveryLag int64
 	// MaxWarmupReplicas is how many warm-up replicas the whole group may
 	// have at once: extra standby replicas on the instance a stateful task
 	// should move to, until its state there catches up. It bounds the
-	// restore traffic of a scale-out. The default, 0, means
-	// DefaultMaxWarmupReplicas (2). Kafka Streams: max.warmup.replicas.
+	// restore traffic of a scale-out. It is taken literally: 0 plans no
+	// warm-ups. eddy.MaxWarmupReplicas sets it (default 2). Kafka Streams:
+	// max.warmup.replicas.
 	MaxWarmupReplicas int
 	// ProbingRebalanceInterval is how long after an assignment that asks
 	// for a probing rebalance (Assignment.ProbeRebalance) the member calls
-	// RequestRebalance. The default, 0, means
-	// DefaultProbingRebalanceInterval (10 minutes). Kafka Streams:
-	// probing.rebalance.interval.ms.
+	// RequestRebalance. It must be positive if RequestRebalance is set.
+	// eddy.ProbingRebalanceInterval sets it (default 10 minutes). Kafka
+	// Streams: probing.rebalance.interval.ms.
 	ProbingRebalanceInterval time.Duration
 	// RequestRebalance triggers a rebalance of the group; the engine
 	// passes its kgo client's ForceRebalance. The Balancer calls it from a
@@ -182,17 +171,8 @@ func NewBalancer(cfg Config) (*Balancer, error) {
 		return nil, fmt.Errorf("%w: AcceptableRecoveryLag %d is negative", ErrInvalidConfig, cfg.AcceptableRecoveryLag)
 	case cfg.MaxWarmupReplicas < 0:
 		return nil, fmt.Errorf("%w: MaxWarmupReplicas %d is negative", ErrInvalidConfig, cfg.MaxWarmupReplicas)
-	case cfg.ProbingRebalanceInterval < 0:
-		return nil, fmt.Errorf("%w: ProbingRebalanceInterval %v is negative", ErrInvalidConfig, cfg.ProbingRebalanceInterval)
-	}
-	if cfg.AcceptableRecoveryLag == 0 {
-		cfg.AcceptableRecoveryLag = DefaultAcceptableRecoveryLag
-	}
-	if cfg.MaxWarmupReplicas == 0 {
-		cfg.MaxWarmupReplicas = DefaultMaxWarmupReplicas
-	}
-	if cfg.ProbingRebalanceInterval == 0 {
-		cfg.ProbingRebalanceInterval = DefaultProbingRebalanceInterval
+	case cfg.ProbingRebalanceInterval < 0 || cfg.RequestRebalance != nil && cfg.ProbingRebalanceInterval == 0:
+		return nil, fmt.Errorf("%w: ProbingRebalanceInterval %v: want a positive interval for RequestRebalance", ErrInvalidConfig, cfg.ProbingRebalanceInterval)
 	}
 	log := cfg.Logger
 	if log == nil {

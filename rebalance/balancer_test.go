@@ -263,8 +263,9 @@ func TestBalancerEndOffsets(t *testing.T) {
 	var asked [][]string
 	fail := false
 	leader := newTestBalancer(t, Config{
-		Subtopologies:      subs,
-		NumStandbyReplicas: 1,
+		Subtopologies:         subs,
+		NumStandbyReplicas:    1,
+		AcceptableRecoveryLag: 100,
 		EndOffsets: func(ctx context.Context, topics []string) (map[string]map[int32]int64, error) {
 			if _, ok := ctx.Deadline(); !ok {
 				t.Error("EndOffsets without a deadline")
@@ -324,7 +325,7 @@ func TestBalancerEndOffsets(t *testing.T) {
 		}
 		return out
 	}
-	// m2's standby of 0_1 lags by 50, within the default acceptable lag:
+	// m2's standby of 0_1 lags by 50, within the acceptable lag of 100:
 	// 0_1 moves to m2 (revoked from m1 first), and m1 keeps its state as
 	// the standby.
 	got := balance()

@@ -45,7 +45,8 @@ var rewrite = flag.Bool("rewrite", false, "rewrite the expected output of the sc
 //
 //	subtopology ID TOPIC... [changelog=TOPIC,...]  add a sub-topology, or replace it
 //	partitions TOPIC=N...         set partition counts (as the leader sees them)
-//	config standbys=N lag=N warmups=N  the Balancers' replica settings (0: default)
+//	config standbys=N lag=N warmups=N  the Balancers' replica settings (unset: eddy's
+//	                              defaults, 0 standbys, lag 10000, 2 warm-ups)
 //	join PROCESS MEMBER...        members join, as workers of PROCESS, owning nothing
 //	leave MEMBER...               members leave
 //	rack MEMBER [RACK]            set or clear a member's rack
@@ -155,6 +156,8 @@ func newSim(t *testing.T) *sim {
 		counts:  make(map[string]int32),
 		ends:    make(map[string]map[int32]int64),
 		sums:    make(map[string]map[processor.TaskID]int64),
+		lag:     10_000,
+		warmups: 2,
 	}
 }
 

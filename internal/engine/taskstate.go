@@ -181,8 +181,8 @@ func (w *worker) openTask(id processor.TaskID) (*activeTask, error) {
 			w.changelogOutput(r)
 		},
 		Errors: task.ErrorPolicy{
-			SkipDeserializationErrors: w.e.cfg.SkipBadRecords,
-			SkipProcessingErrors:      w.e.cfg.SkipProcessingErrors,
+			SkipDeserializationErrors: w.e.cfg.SkipOnDeserializationError,
+			SkipProcessingErrors:      w.e.cfg.SkipOnProcessingError,
 			DeadLetterTopic:           w.e.cfg.DeadLetterTopic,
 			OnSkip: func(rec *kgo.Record, err error) {
 				if rec == nil {

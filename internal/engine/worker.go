@@ -171,10 +171,10 @@ func newWorker(e *Engine, idx int) (*worker, error) {
 		StandbyTasks:             func() []processor.TaskID { return e.standbys.wantedBy(idx) },
 		TaskOffsetSums:           e.taskOffsetSums,
 		EndOffsets:               e.endOffsets,
-		NumStandbyReplicas:       e.cfg.NumStandbys,
+		NumStandbyReplicas:       e.cfg.NumStandbyReplicas,
 		AcceptableRecoveryLag:    e.cfg.AcceptableRecoveryLag,
-		MaxWarmupReplicas:        e.cfg.MaxWarmups,
-		ProbingRebalanceInterval: e.cfg.ProbingInterval,
+		MaxWarmupReplicas:        e.cfg.MaxWarmupReplicas,
+		ProbingRebalanceInterval: e.cfg.ProbingRebalanceInterval,
 		RequestRebalance:         w.requestRebalance,
 		OnAssignment:             w.onAssignment,
 		Logger:                   w.log,
@@ -217,7 +217,7 @@ func newWorker(e *Engine, idx int) (*worker, error) {
 	if e.cfg.InstanceID != "" {
 		opts = append(opts, kgo.InstanceID(fmt.Sprintf("%s-%d", e.cfg.InstanceID, idx)))
 	}
-	if e.cfg.NoProduceRetries {
+	if e.cfg.FailOnProductionError {
 		opts = append(opts, kgo.RecordRetries(0))
 	} else {
 		opts = append(opts, kgo.RecordRetries(produceRetries))
