@@ -68,7 +68,7 @@ const storeCacheBytes = 64 << 20
 func New(top *topology.Topology, cfg Config) *Engine {
 	e := &Engine{cfg: cfg, top: top, log: cfg.Logger, specs: map[int]*task.Spec{}}
 	subOf := map[string]int{}
-	for _, s := range top.TaskSpecs(cfg.ApplicationID) {
+	for _, s := range task.SpecsOf(top, cfg.ApplicationID) {
 		e.specs[s.ID] = s
 		for _, st := range s.Stores {
 			if st.ChangelogTopic != "" {
