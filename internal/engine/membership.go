@@ -8,7 +8,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 
-	"github.com/eddystream/eddy/changelog"
+	"github.com/eddystream/eddy/internal/changelog"
 	"github.com/eddystream/eddy/processor"
 	"github.com/eddystream/eddy/rebalance"
 )

@@ -14,7 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/eddystream/eddy/changelog"
+	"github.com/eddystream/eddy/internal/changelog"
 	"github.com/eddystream/eddy/internal/task"
 	"github.com/eddystream/eddy/metrics"
 	"github.com/eddystream/eddy/processor"
