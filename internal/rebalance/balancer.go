@@ -13,16 +13,17 @@ import (
 	"github.com/eddystream/eddy/processor"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/eddystream/eddy/rebalance"
 )
 
 // endOffsetsTimeout bounds the leader's Config.EndOffsets call: the
 // balance runs inside the group's rebalance, which must not stall.
 const endOffsetsTimeout = 10 * time.Second
 
-// ProtocolName is the name of eddy's group protocol, under which members
-// join the group. Versions of the data within it are negotiated by the
-// version bytes of eddy's user data, so the name never changes.
-const ProtocolName = "eddy"
+// ProtocolName is rebalance.ProtocolName, the name of eddy's group
+// protocol.
+const ProtocolName = rebalance.ProtocolName
 
 // Config configures a Balancer.
 type Config struct {
