@@ -161,23 +161,20 @@ func newWorker(e *Engine, idx int) (*worker, error) {
 		}
 	}
 	bal, err := rebalance.NewBalancer(rebalance.Config{
-		Subtopologies:            subs,
-		ProcessID:                e.procID,
-		Endpoint:                 e.cfg.Endpoint,
-		Rack:                     e.cfg.Rack,
-		WorkerIndex:              idx,
-		WorkerCount:              e.cfg.Workers,
-		OwnedTasks:               w.ownedTasks,
-		StandbyTasks:             func() []processor.TaskID { return e.standbys.wantedBy(idx) },
-		TaskOffsetSums:           e.taskOffsetSums,
-		EndOffsets:               e.endOffsets,
-		NumStandbyReplicas:       e.cfg.NumStandbyReplicas,
-		AcceptableRecoveryLag:    e.cfg.AcceptableRecoveryLag,
-		MaxWarmupReplicas:        e.cfg.MaxWarmupReplicas,
-		ProbingRebalanceInterval: e.cfg.ProbingRebalanceInterval,
-		RequestRebalance:         w.requestRebalance,
-		OnAssignment:             w.onAssignment,
-		Logger:                   w.log,
+		Subtopologies:    subs,
+		ProcessID:        e.procID,
+		Endpoint:         e.cfg.Endpoint,
+		Rack:             e.cfg.Rack,
+		WorkerIndex:      idx,
+		WorkerCount:      e.cfg.Workers,
+		OwnedTasks:       w.ownedTasks,
+		StandbyTasks:     func() []processor.TaskID { return e.standbys.wantedBy(idx) },
+		TaskOffsetSums:   e.taskOffsetSums,
+		EndOffsets:       e.endOffsets,
+		Assignor:         e.cfg.Assignor,
+		RequestRebalance: w.requestRebalance,
+		OnAssignment:     w.onAssignment,
+		Logger:           w.log,
 	})
 	if err != nil {
 		return nil, err

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/eddystream/eddy/internal/settings"
 	"github.com/eddystream/eddy/processor"
 )
 
@@ -313,7 +314,7 @@ func TestAssignZeroLagAndWarmups(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			plan, err := Assign(l, map[string]int32{"a": 2}, members, AssignOptions{
-				EndOffsets: ends, AcceptableRecoveryLag: tc.lag, MaxWarmupReplicas: tc.warmups,
+				EndOffsets: ends, Assignor: settings.Assignor{AcceptableRecoveryLag: tc.lag, MaxWarmupReplicas: tc.warmups},
 			})
 			if err != nil {
 				t.Fatal(err)

@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/eddystream/eddy/internal/settings"
 	"github.com/eddystream/eddy/rebalance"
 )
 
@@ -81,30 +82,20 @@ type Config struct {
 	// again after ProbingRebalanceInterval. Kafka Streams: the leader's
 	// admin client listing the changelogs' end offsets.
 	EndOffsets func(ctx context.Context, topics []string) (map[string]map[int32]int64, error)
+	// Assignor holds the replica settings, under the names of the eddy
+	// options that set them, taken literally (see settings.Assignor):
 	// NumStandbyReplicas is how many standby replicas of each stateful
 	// task the leader assigns, each on another instance than the task's
-	// active one. The default is 0. Kafka Streams: num.standby.replicas.
-	NumStandbyReplicas int
-	// AcceptableRecoveryLag is the lag (in changelog records, summed over
-	// a task's changelog partitions) up to which an instance's state
-	// counts as caught up, so that the task can become active there
-	// without a warm-up. It is taken literally: 0 counts only state
-	// without lag as caught up. eddy.AcceptableRecoveryLag sets it
-	// (default 10,000). Kafka Streams: acceptable.recovery.lag.
-	AcceptableRecoveryLag int64
-	// MaxWarmupReplicas is how many warm-up replicas the whole group may
-	// have at once: extra standby replicas on the instance a stateful task
-	// should move to, until its state there catches up. It bounds the
-	// restore traffic of a scale-out. It is taken literally: 0 plans no
-	// warm-ups. eddy.MaxWarmupReplicas sets it (default 2). Kafka Streams:
-	// max.warmup.replicas.
-	MaxWarmupReplicas int
-	// ProbingRebalanceInterval is how long after an assignment that asks
-	// for a probing rebalance (Assignment.ProbeRebalance) the member calls
-	// RequestRebalance. It must be positive if RequestRebalance is set.
-	// eddy.ProbingRebalanceInterval sets it (default 10 minutes). Kafka
-	// Streams: probing.rebalance.interval.ms.
-	ProbingRebalanceInterval time.Duration
+	// active one; AcceptableRecoveryLag the lag (changelog records, summed
+	// over a task's changelog partitions) up to which an instance counts
+	// as caught up; MaxWarmupReplicas how many warm-up replicas the group
+	// may have at once; ProbingRebalanceInterval how long after an
+	// assignment that asks for a probing rebalance
+	// (Assignment.ProbeRebalance) the member calls RequestRebalance, which
+	// must be positive if RequestRebalance is set. Kafka Streams:
+	// num.standby.replicas, acceptable.recovery.lag, max.warmup.replicas,
+	// probing.rebalance.interval.ms.
+	settings.Assignor
 	// RequestRebalance triggers a rebalance of the group; the engine
 	// passes its kgo client's ForceRebalance. The Balancer calls it from a
 	// timer goroutine when a probing rebalance is due; a newer assignment
@@ -431,12 +422,7 @@ func (mb *memberBalancer) BalanceOrError(topics map[string]int32) (kgo.IntoSyncA
 // assignOptions returns Assign's options: the configured replica settings
 // and the changelogs' end offsets.
 func (b *Balancer) assignOptions() AssignOptions {
-	return AssignOptions{
-		EndOffsets:            b.endOffsets(),
-		NumStandbyReplicas:    b.cfg.NumStandbyReplicas,
-		AcceptableRecoveryLag: b.cfg.AcceptableRecoveryLag,
-		MaxWarmupReplicas:     b.cfg.MaxWarmupReplicas,
-	}
+	return AssignOptions{EndOffsets: b.endOffsets(), Assignor: b.cfg.Assignor}
 }
 
 // endOffsets returns the end offsets of the layout's changelog topics, or

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/eddystream/eddy/internal/settings"
 	"github.com/eddystream/eddy/processor"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -349,15 +350,13 @@ func (s *sim) run(pos string, args []string) []string {
 
 func (s *sim) newBalancer(pos string, m *simMember) *Balancer {
 	cfg := Config{
-		Subtopologies:         s.subs,
-		ProcessID:             m.process,
-		Rack:                  m.rack,
-		NumStandbyReplicas:    s.standbys,
-		AcceptableRecoveryLag: s.lag,
-		MaxWarmupReplicas:     s.warmups,
-		StandbyTasks:          func() []processor.TaskID { return slices.Clone(m.standbys) },
-		TaskOffsetSums:        func() map[processor.TaskID]int64 { return s.reportedSums(m) },
-		EndOffsets:            s.endOffsets,
+		Subtopologies:  s.subs,
+		ProcessID:      m.process,
+		Rack:           m.rack,
+		Assignor:       settings.Assignor{NumStandbyReplicas: s.standbys, AcceptableRecoveryLag: s.lag, MaxWarmupReplicas: s.warmups},
+		StandbyTasks:   func() []processor.TaskID { return slices.Clone(m.standbys) },
+		TaskOffsetSums: func() map[processor.TaskID]int64 { return s.reportedSums(m) },
+		EndOffsets:     s.endOffsets,
 	}
 	if m.hasClaims {
 		claims := slices.Clone(m.claims)
