@@ -10,7 +10,7 @@ import (
 
 	"github.com/eddystream/eddy/admin"
 	"github.com/eddystream/eddy/internal/engine"
-	"github.com/eddystream/eddy/metrics"
+	"github.com/eddystream/eddy/internal/metrics"
 	"github.com/eddystream/eddy/topology"
 )
 

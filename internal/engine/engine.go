@@ -17,9 +17,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/eddystream/eddy/internal/metrics"
 	"github.com/eddystream/eddy/internal/settings"
 	"github.com/eddystream/eddy/internal/task"
-	"github.com/eddystream/eddy/metrics"
 	"github.com/eddystream/eddy/topology"
 )
 

@@ -4,7 +4,7 @@ import (
 	"sync"
 
 	"github.com/eddystream/eddy/internal/changelog"
-	"github.com/eddystream/eddy/metrics"
+	"github.com/eddystream/eddy/internal/metrics"
 	"github.com/eddystream/eddy/processor"
 )
 

@@ -15,9 +15,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/eddystream/eddy/internal/changelog"
+	"github.com/eddystream/eddy/internal/metrics"
 	"github.com/eddystream/eddy/internal/rebalance"
 	"github.com/eddystream/eddy/internal/task"
-	"github.com/eddystream/eddy/metrics"
 	"github.com/eddystream/eddy/processor"
 	"github.com/eddystream/eddy/state"
 	"github.com/eddystream/eddy/topology"
