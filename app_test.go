@@ -286,6 +286,7 @@ func TestInvalidOptions(t *testing.T) {
 		"no application id":  {nil, "ApplicationID is required"},
 		"bad application id": {[]eddy.Option{eddy.ApplicationID("a b")}, "may contain only"},
 		"no brokers":         {[]eddy.Option{eddy.ApplicationID("a"), eddy.Brokers()}, "at least one address"},
+		"empty broker":       {[]eddy.Option{eddy.ApplicationID("a"), eddy.Brokers("h:9092", "")}, "Brokers got an empty address"},
 		"workers":            {[]eddy.Option{eddy.ApplicationID("a"), eddy.Workers(0)}, "Workers must be at least 1"},
 		"commit interval":    {[]eddy.Option{eddy.ApplicationID("a"), eddy.CommitInterval(-time.Second)}, "CommitInterval must not be negative"},
 		"replication":        {[]eddy.Option{eddy.ApplicationID("a"), eddy.ReplicationFactor(0)}, "ReplicationFactor"},

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -120,7 +121,7 @@ func (c *config) bad(format string, args ...any) {
 func ApplicationID(id string) Option { return func(c *config) { c.ApplicationID = id } }
 
 // Brokers sets the bootstrap brokers (default "localhost:9092"). At least
-// one is required. Kafka Streams: bootstrap.servers.
+// one is required, and none may be empty. Kafka Streams: bootstrap.servers.
 func Brokers(addrs ...string) Option { return func(c *config) { c.Brokers = addrs } }
 
 // StateDir sets the directory under which tasks keep their stores and
@@ -467,6 +468,9 @@ func newConfig(opts []Option) (config, error) {
 	}
 	if len(c.Brokers) == 0 {
 		bad("Brokers needs at least one address")
+	}
+	if slices.Contains(c.Brokers, "") {
+		bad("Brokers got an empty address: was its environment variable or flag empty?")
 	}
 	if c.StateDir == "" {
 		bad("StateDir must not be empty")
