@@ -1,9 +1,12 @@
 // Package changelog holds what a user of eddy sees of a store's changelog:
 // the topic's name (TopicName) and the configs it is created with
 // (TopicConfigs), and the restore listener interface (RestoreListener)
-// with its event types (TopicPartition, RestoreResult), for code that
-// wants to hear of restores. The restorer, the checkpoint files and the
-// restore plans are the engine's and live in an internal package.
+// with its event types (TopicPartition, RestoreResult), the contract the
+// engine's restorer reports restores through (Kafka Streams:
+// StateRestoreListener). eddy's restore metrics implement it; no option
+// takes a listener of the application's own yet. The restorer, the
+// checkpoint files and the restore plans are the engine's and live in an
+// internal package.
 //
 // # Topics
 //
