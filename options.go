@@ -103,10 +103,12 @@ type config struct {
 	// commitIntervalSet and heartbeatSet tell an option's zero from no
 	// option: their defaults depend on other options.
 	commitIntervalSet, heartbeatSet bool
-	// tlsSet, saslSet, adminTLSSet and adminTokenSet tell an option given
-	// nil or "" from no option.
+	// tlsSet, saslSet, adminTLSSet, adminTokenSet and registrySet tell an
+	// option given nil or "" from no option.
 	tlsSet, saslSet, adminTLSSet, adminTokenSet, registrySet bool
-	gatherer                                                 prometheus.Gatherer
+	// gatherer is what AdminAddr's /metrics serves: MetricsRegistry's, if
+	// it gathers, or the App's own registry.
+	gatherer prometheus.Gatherer
 	// errs holds what options found wrong with their arguments.
 	errs []error
 }
