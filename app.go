@@ -10,7 +10,7 @@ import (
 
 	"github.com/eddystream/eddy/admin"
 	"github.com/eddystream/eddy/internal/engine"
-	"github.com/eddystream/eddy/metrics"
+	"github.com/eddystream/eddy/internal/metrics"
 	"github.com/eddystream/eddy/topology"
 )
 
@@ -41,37 +41,11 @@ func New(top *topology.Topology, opts ...Option) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, err := metrics.New(c.registry, prometheus.Labels{"application": c.appID})
+	m, err := metrics.New(c.MetricsRegistry, prometheus.Labels{"application": c.ApplicationID})
 	if err != nil {
 		return nil, err
 	}
-	eng := engine.New(top, engine.Config{
-		ApplicationID:         c.appID,
-		Brokers:               c.brokers,
-		StateDir:              c.stateDir,
-		CommitInterval:        c.commitInterval,
-		Workers:               c.workers,
-		KafkaOptions:          c.kafkaOpts,
-		Logger:                c.logger,
-		SkipBadRecords:        c.deser == SkipOnDeserializationError,
-		SkipProcessingErrors:  c.processing == SkipOnProcessingError,
-		DeadLetterTopic:       c.deadLetter,
-		ExactlyOnce:           c.guarantee == ExactlyOnce,
-		NoProduceRetries:      c.production == FailOnProductionError,
-		Replication:           c.replication,
-		SessionTimeout:        c.sessionTimeout,
-		HeartbeatInterval:     c.heartbeat,
-		InstanceID:            c.instanceID,
-		Endpoint:              c.endpoint,
-		Rack:                  c.rack,
-		NumStandbys:           c.standbys,
-		AcceptableRecoveryLag: c.acceptableLag,
-		MaxWarmups:            c.maxWarmups,
-		ProbingInterval:       c.probing,
-		TaskTimeout:           c.taskTimeout,
-		ShutdownTimeout:       c.shutdown,
-		Metrics:               m,
-	})
+	eng := engine.New(top, engine.Config{Settings: c.Settings, Metrics: m})
 	return &App{eng: eng, cfg: c, done: make(chan struct{})}, nil
 }
 
@@ -90,15 +64,15 @@ func (a *App) Run(ctx context.Context) error {
 	a.mu.Unlock()
 	defer close(a.done)
 	defer a.cancel()
-	if a.cfg.adminAddr != "" {
+	if a.cfg.AdminAddr != "" {
 		var adminOpts []admin.Option
-		if a.cfg.adminTLS != nil {
-			adminOpts = append(adminOpts, admin.WithTLS(a.cfg.adminTLS))
+		if a.cfg.AdminTLS != nil {
+			adminOpts = append(adminOpts, admin.WithTLS(a.cfg.AdminTLS))
 		}
-		if a.cfg.adminToken != "" {
-			adminOpts = append(adminOpts, admin.WithBearerToken(a.cfg.adminToken))
+		if a.cfg.AdminBearerToken != "" {
+			adminOpts = append(adminOpts, admin.WithBearerToken(a.cfg.AdminBearerToken))
 		}
-		srv, err := admin.New(a.cfg.adminAddr, a.cfg.gatherer, a.eng, a.cfg.logger, adminOpts...)
+		srv, err := admin.New(a.cfg.AdminAddr, a.cfg.gatherer, a.eng, a.cfg.Logger, adminOpts...)
 		if err != nil {
 			return err
 		}
@@ -109,7 +83,7 @@ func (a *App) Run(ctx context.Context) error {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
 			if err := srv.Close(ctx); err != nil {
-				a.cfg.logger.Warn("close admin server", "err", err)
+				a.cfg.Logger.Warn("close admin server", "err", err)
 			}
 		}()
 	}

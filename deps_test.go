@@ -8,18 +8,21 @@ import (
 )
 
 // TestCoreDependencyDirection enforces the architecture: the API packages
-// never import the engine, the connectors, metrics or fx, and the core never
-// imports Pebble (only state/pebblestore does).
+// never import the engine, its internal packages (changelog restore and
+// checkpoints, the balancer, metrics), Prometheus, the connectors or fx,
+// and the core never imports Pebble (only state/pebblestore does).
 func TestCoreDependencyDirection(t *testing.T) {
 	forbidden := []string{
 		"github.com/eddystream/eddy/internal/engine",
+		"github.com/eddystream/eddy/internal/changelog",
+		"github.com/eddystream/eddy/internal/rebalance",
 		"github.com/eddystream/eddy/connectors",
-		"github.com/eddystream/eddy/metrics",
+		"github.com/eddystream/eddy/internal/metrics",
 		"github.com/eddystream/eddy/eddyfx",
 		"go.uber.org/fx",
 		"github.com/cockroachdb/pebble",
 	}
-	for _, pkg := range []string{"processor", "topology", "serde", "state", "internal/task", "eddytest"} {
+	for _, pkg := range []string{"processor", "topology", "serde", "state", "changelog", "rebalance", "metrics", "internal/task", "eddytest"} {
 		out, err := exec.Command("go", "list", "-deps", "-json=ImportPath", "./"+pkg).Output()
 		if err != nil {
 			t.Fatalf("go list %s: %v", pkg, err)

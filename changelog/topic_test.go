@@ -41,25 +41,3 @@ func TestTopicPartition(t *testing.T) {
 		}
 	}
 }
-
-func TestValidTopic(t *testing.T) {
-	long := make([]byte, 250)
-	for i := range long {
-		long[i] = 'a'
-	}
-	for name, ok := range map[string]bool{
-		"app-store-changelog": true,
-		"A.b_c-9":             true,
-		string(long[:249]):    true,
-		string(long):          false,
-		"":                    false,
-		"has space":           false,
-		"tab\t":               false,
-		"slash/":              false,
-		"ünicode":             false,
-	} {
-		if got := validTopic(name) == ""; got != ok {
-			t.Errorf("validTopic(%q) ok = %v, want %v (%s)", name, got, ok, validTopic(name))
-		}
-	}
-}

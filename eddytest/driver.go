@@ -84,7 +84,7 @@ func New(top *topology.Topology, opts ...Option) (*Driver, error) {
 	for _, o := range opts {
 		o(d)
 	}
-	for _, spec := range top.TaskSpecs(d.appID) {
+	for _, spec := range task.SpecsOf(top, d.appID) {
 		backends := map[string]state.Backend{}
 		for _, s := range spec.Stores {
 			backends[s.Name] = state.NewMemoryBackend()

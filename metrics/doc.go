@@ -1,21 +1,19 @@
-// Package metrics owns the Prometheus metrics that eddy exports. The engine
-// creates them with New, on the Registerer the application was given, and
-// updates them through handles: Metrics.Task for a task's series and
-// Metrics.Worker for a worker's. A handle holds the children of the metric
-// vectors, so the record path counts with one atomic add and no label
-// lookup.
+// Package metrics documents the Prometheus metrics that eddy exports: the
+// list below is what an App registers on the registry given with
+// eddy.MetricsRegistry (or on a registry of its own, which eddy.AdminAddr's
+// /metrics serves). The code that creates and updates them is the
+// engine's, in an internal package; this package has no identifiers.
 //
-// The package reads no clock: the engine measures the durations it
-// reports. Series of a task, a worker or an input partition that leaves the
-// member are deleted (RemoveTask, RemoveWorker, RemoveConsumerLag), so that
-// a long-running instance exports only what it holds.
+// Series of a task, a worker or an input partition that leaves the
+// instance are deleted, so that a long-running instance exports only what
+// it holds.
 //
 // # Metrics
 //
-// Every metric also carries the constant labels given to New; the engine
-// passes application, the application id. Durations are in seconds, sizes
-// in bytes, and counters end in _total. Each entry gives the name, the
-// type and the variable labels:
+// Every metric carries the constant label application, the application
+// id, so that applications sharing a registry export distinct series.
+// Durations are in seconds, sizes in bytes, and counters end in _total.
+// Each entry gives the name, the type and the variable labels:
 //
 //   - eddy_task_records_consumed_total (counter; task): records the task
 //     took from its input partitions. The task label is the task id,
@@ -76,6 +74,6 @@
 //     store as its backend's state.Sizer reports it: the bytes of keys and
 //     values of an in-memory store, the bytes on disk of a persistent one.
 //
-// A test checks that this list matches what New registers, and lints the
-// names with promlint.
+// A test checks that this list matches what the engine registers, and
+// lints the names with promlint.
 package metrics

@@ -228,9 +228,13 @@ func (t *Topology) InternalTopics(appID string) []InternalTopic {
 	return out
 }
 
-// TaskSpecs returns the runtime form of every sub-topology for appID. It
-// is for eddy's engine and test driver.
-func (t *Topology) TaskSpecs(appID string) []*task.Spec {
+func init() {
+	task.SpecsOf = func(top any, appID string) []*task.Spec { return top.(*Topology).taskSpecs(appID) }
+}
+
+// taskSpecs returns the runtime form of every sub-topology for appID, for
+// eddy's engine and test driver (through task.SpecsOf).
+func (t *Topology) taskSpecs(appID string) []*task.Spec {
 	subs := t.Subtopologies(appID)
 	out := make([]*task.Spec, len(t.subs))
 	for i, st := range t.subs {

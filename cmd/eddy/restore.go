@@ -15,12 +15,13 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/eddystream/eddy/changelog"
+	intchangelog "github.com/eddystream/eddy/internal/changelog"
 	"github.com/eddystream/eddy/state"
 	"github.com/eddystream/eddy/state/pebblestore"
 )
 
 // restoreFetchBytes is the per-partition fetch size of both sides of the
-// restore workload: changelog.Restorer's default, given to the raw
+// restore workload: intintchangelog.Restorer's default, given to the raw
 // consumer too so that both ask for as much per fetch.
 const restoreFetchBytes = 8 << 20
 
@@ -31,7 +32,7 @@ const restoreCacheBytes = 64 << 20
 // restoreWorkload builds the store once (one instance counts the store
 // input, then stops), then measures, interleaved round by round, the raw
 // fetch rate of its changelog topic and the rate at which eddy's restore
-// path (changelog.Restorer into Pebble stores in a fresh directory, all
+// path (intintchangelog.Restorer into Pebble stores in a fresh directory, all
 // partitions at once, as the engine restores a new instance's tasks)
 // rebuilds the stores from it. It returns the two rows, the restore row
 // with its ratio to the raw fetch.
@@ -169,7 +170,7 @@ func restoreStores(ctx context.Context, brokers []string, topic string, partitio
 	}
 	defer cl.Close()
 	var (
-		jobs   []changelog.RestoreJob
+		jobs   []intchangelog.RestoreJob
 		stores []state.Backend
 	)
 	defer func() {
@@ -183,13 +184,13 @@ func restoreStores(ctx context.Context, brokers []string, topic string, partitio
 			return 0, 0, err
 		}
 		stores = append(stores, b)
-		jobs = append(jobs, changelog.RestoreJob{
+		jobs = append(jobs, intchangelog.RestoreJob{
 			Partition:  changelog.TopicPartition{Topic: topic, Partition: int32(p)},
-			Checkpoint: changelog.NoCheckpoint,
-			Target:     changelog.NewStoreTarget(b),
+			Checkpoint: intchangelog.NoCheckpoint,
+			Target:     intchangelog.NewStoreTarget(b),
 		})
 	}
-	r, err := changelog.NewRestorer(cl, changelog.WithLogger(discard), changelog.WithConcurrency(partitions))
+	r, err := intchangelog.NewRestorer(cl, intchangelog.WithLogger(discard), intchangelog.WithConcurrency(partitions))
 	if err != nil {
 		return 0, 0, err
 	}

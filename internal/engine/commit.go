@@ -193,7 +193,7 @@ func (w *worker) retryOrFail(start time.Time, cause error) error {
 		return fmt.Errorf("commit abandoned by the shutdown: %w", cause)
 	case w.mu.closing:
 		return cause // shutdown's final commit: it says so
-	case w.e.cfg.NoProduceRetries || !mayPass(cause):
+	case w.e.cfg.FailOnProductionError || !mayPass(cause):
 		return fmt.Errorf("%w (check that the topic exists and the application may write to it)", cause)
 	}
 	if w.stall.since.IsZero() {

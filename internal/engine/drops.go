@@ -4,8 +4,8 @@ import (
 	"context"
 	"log/slog"
 
+	"github.com/eddystream/eddy/internal/metrics"
 	"github.com/eddystream/eddy/internal/task"
-	"github.com/eddystream/eddy/metrics"
 	"github.com/eddystream/eddy/processor"
 )
 

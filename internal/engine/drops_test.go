@@ -3,8 +3,8 @@ package engine
 import (
 	"testing"
 
+	"github.com/eddystream/eddy/internal/metrics"
 	"github.com/eddystream/eddy/internal/task"
-	"github.com/eddystream/eddy/metrics"
 )
 
 // The task core and package metrics name the drop reasons separately (the

@@ -17,55 +17,18 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/eddystream/eddy/internal/metrics"
+	"github.com/eddystream/eddy/internal/settings"
 	"github.com/eddystream/eddy/internal/task"
-	"github.com/eddystream/eddy/metrics"
 	"github.com/eddystream/eddy/processor"
 	"github.com/eddystream/eddy/topology"
 )
 
-// Config is the engine's configuration, validated by package eddy.
+// Config is the engine's configuration: the application's settings, as
+// package eddy's options set and validated them (the engine takes them
+// literally), and the metrics to record into.
 type Config struct {
-	ApplicationID  string
-	Brokers        []string
-	StateDir       string
-	CommitInterval time.Duration
-	Workers        int
-	KafkaOptions   []kgo.Opt
-	Logger         *slog.Logger
-	// SkipBadRecords selects the log-and-skip deserialization handler.
-	SkipBadRecords bool
-	// SkipProcessingErrors selects the log-and-skip processing handler.
-	SkipProcessingErrors bool
-	// DeadLetterTopic receives skipped records ("" for none).
-	DeadLetterTopic string
-	// ExactlyOnce commits outputs, changelogs and input offsets in one
-	// transaction per worker.
-	ExactlyOnce bool
-	// NoProduceRetries fails a record at its first produce error instead
-	// of letting the client retry transient ones.
-	NoProduceRetries bool
-	Replication      int16
-	SessionTimeout   time.Duration
-	// HeartbeatInterval is how often members heartbeat, and so how soon
-	// they learn that a rebalance started.
-	HeartbeatInterval time.Duration
-	// InstanceID, if set, makes every worker a static group member with
-	// instance id <InstanceID>-<worker>.
-	InstanceID string
-	// Endpoint and Rack are reported in the join metadata.
-	Endpoint, Rack string
-	// NumStandbys, AcceptableRecoveryLag, MaxWarmups and ProbingInterval
-	// configure the assignor (see rebalance.Config).
-	NumStandbys           int
-	AcceptableRecoveryLag int64
-	MaxWarmups            int
-	ProbingInterval       time.Duration
-	// TaskTimeout is how long commits may keep failing with errors that
-	// may pass before the worker fails.
-	TaskTimeout time.Duration
-	// ShutdownTimeout bounds how long Run takes to return once its
-	// context ends.
-	ShutdownTimeout time.Duration
+	settings.Settings
 	// Metrics receives the engine's metrics. Required.
 	Metrics *metrics.Metrics
 }
@@ -127,7 +90,7 @@ const storeCacheBytes = 64 << 20
 func New(top *topology.Topology, cfg Config) *Engine {
 	e := &Engine{cfg: cfg, top: top, log: cfg.Logger, specs: map[int]*task.Spec{}, closer: &closer{log: cfg.Logger}}
 	subOf := map[string]int{}
-	for _, s := range top.TaskSpecs(cfg.ApplicationID) {
+	for _, s := range task.SpecsOf(top, cfg.ApplicationID) {
 		e.specs[s.ID] = s
 		for _, st := range s.Stores {
 			if st.ChangelogTopic != "" {
@@ -198,7 +161,7 @@ func (e *Engine) Run(ctx context.Context) (err error) {
 	}()
 	e.adm = kadm.NewClient(admCl)
 	setupCtx, cancelSetup := context.WithTimeout(ctx, 60*time.Second)
-	e.layout, err = setupTopics(setupCtx, e.adm, e.top, e.cfg.ApplicationID, e.cfg.Replication, e.cfg.DeadLetterTopic)
+	e.layout, err = setupTopics(setupCtx, e.adm, e.top, e.cfg.ApplicationID, e.cfg.ReplicationFactor, e.cfg.DeadLetterTopic)
 	cancelSetup()
 	if err != nil {
 		if ctx.Err() != nil {

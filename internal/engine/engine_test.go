@@ -16,7 +16,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/eddystream/eddy/metrics"
+	"github.com/eddystream/eddy/internal/metrics"
+	"github.com/eddystream/eddy/internal/settings"
 	"github.com/eddystream/eddy/serde"
 	"github.com/eddystream/eddy/topology"
 )
@@ -41,23 +42,22 @@ func testConfig(t *testing.T, addrs []string, app string, exactlyOnce bool) Conf
 	if err != nil {
 		t.Fatal(err)
 	}
-	return Config{
-		ApplicationID:     app,
-		Brokers:           addrs,
-		StateDir:          t.TempDir(),
-		CommitInterval:    20 * time.Millisecond,
-		Workers:           1,
-		KafkaOptions:      []kgo.Opt{kgo.RebalanceTimeout(3 * time.Second)},
-		Logger:            slog.New(slog.DiscardHandler),
-		ExactlyOnce:       exactlyOnce,
-		Replication:       1,
-		SessionTimeout:    6 * time.Second,
-		HeartbeatInterval: 200 * time.Millisecond,
-		ProbingInterval:   time.Minute,
-		TaskTimeout:       time.Minute,
-		ShutdownTimeout:   10 * time.Second,
-		Metrics:           m,
-	}
+	st := settings.Defaults()
+	st.ApplicationID = app
+	st.Brokers = addrs
+	st.StateDir = t.TempDir()
+	st.CommitInterval = 20 * time.Millisecond
+	st.Workers = 1
+	st.KafkaOptions = []kgo.Opt{kgo.RebalanceTimeout(3 * time.Second)}
+	st.Logger = slog.New(slog.DiscardHandler)
+	st.ExactlyOnce = exactlyOnce
+	st.ReplicationFactor = 1
+	st.SessionTimeout = 6 * time.Second
+	st.HeartbeatInterval = 200 * time.Millisecond
+	st.ProbingRebalanceInterval = time.Minute
+	st.TaskTimeout = time.Minute
+	st.ShutdownTimeout = 10 * time.Second
+	return Config{Settings: st, Metrics: m}
 }
 
 // runEngine runs e until the test ends and checks that Run returned nil.

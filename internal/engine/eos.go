@@ -12,7 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/eddystream/eddy/metrics"
+	"github.com/eddystream/eddy/internal/metrics"
 )
 
 // Exactly-once settings.

@@ -5,13 +5,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/eddystream/eddy/internal/settings"
 )
 
 // TestNotReadySaysWhy: a worker that lost its tasks, or whose group
 // membership fails, says so, rather than what its last assignment implied
 // (after a session expiry /readyz used to say the tasks were restoring).
 func TestNotReadySaysWhy(t *testing.T) {
-	e := &Engine{cfg: Config{SessionTimeout: 10 * time.Second, TaskTimeout: time.Minute}}
+	e := &Engine{cfg: Config{Settings: settings.Settings{SessionTimeout: 10 * time.Second, TaskTimeout: time.Minute}}}
 	w := &worker{e: e, idx: 1}
 
 	w.lost.Store(true)

@@ -7,7 +7,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 
-	"github.com/eddystream/eddy/changelog"
+	"github.com/eddystream/eddy/internal/changelog"
 )
 
 // lagInterval is how often the consumer-lag metric is refreshed.

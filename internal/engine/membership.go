@@ -8,9 +8,9 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 
-	"github.com/eddystream/eddy/changelog"
+	"github.com/eddystream/eddy/internal/changelog"
+	"github.com/eddystream/eddy/internal/rebalance"
 	"github.com/eddystream/eddy/processor"
-	"github.com/eddystream/eddy/rebalance"
 )
 
 // runningSet is the process's running active tasks, for the join metadata:

@@ -3,8 +3,8 @@ package engine
 import (
 	"sync"
 
-	"github.com/eddystream/eddy/changelog"
-	"github.com/eddystream/eddy/metrics"
+	"github.com/eddystream/eddy/internal/changelog"
+	"github.com/eddystream/eddy/internal/metrics"
 	"github.com/eddystream/eddy/processor"
 )
 

@@ -13,7 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/eddystream/eddy/changelog"
+	"github.com/eddystream/eddy/internal/changelog"
 	"github.com/eddystream/eddy/processor"
 )
 

@@ -5,8 +5,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/eddystream/eddy/internal/metrics"
 	"github.com/eddystream/eddy/internal/task"
-	"github.com/eddystream/eddy/metrics"
 	"github.com/eddystream/eddy/processor"
 )
 

@@ -8,7 +8,8 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 
-	"github.com/eddystream/eddy/changelog"
+	"github.com/eddystream/eddy/internal/changelog"
+	"github.com/eddystream/eddy/internal/settings"
 	"github.com/eddystream/eddy/internal/task"
 	"github.com/eddystream/eddy/processor"
 )
@@ -67,7 +68,7 @@ func TestTaskTransitions(t *testing.T) {
 // not on every commit; and a reopened task reads what was written.
 func TestCheckpointNeverMovesBackwards(t *testing.T) {
 	e := &Engine{
-		cfg:   Config{StateDir: t.TempDir(), ApplicationID: "app"},
+		cfg:   Config{Settings: settings.Settings{StateDir: t.TempDir(), ApplicationID: "app"}},
 		specs: map[int]*task.Spec{0: {ID: 0, Stores: []task.StoreSpec{{Name: "s", ChangelogTopic: "app-s-changelog", Persistent: true}}}},
 	}
 	e.cache = pebble.NewCache(8 << 20)

@@ -10,7 +10,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/eddystream/eddy/changelog"
+	"github.com/eddystream/eddy/internal/changelog"
 	"github.com/eddystream/eddy/internal/task"
 	"github.com/eddystream/eddy/processor"
 	"github.com/eddystream/eddy/state"
@@ -292,8 +292,8 @@ func (w *worker) newTask(at *activeTask) (*task.Task, error) {
 			})
 		},
 		Errors: task.ErrorPolicy{
-			SkipDeserializationErrors: w.e.cfg.SkipBadRecords,
-			SkipProcessingErrors:      w.e.cfg.SkipProcessingErrors,
+			SkipDeserializationErrors: w.e.cfg.SkipOnDeserializationError,
+			SkipProcessingErrors:      w.e.cfg.SkipOnProcessingError,
 			DeadLetterTopic:           w.e.cfg.DeadLetterTopic,
 			OnSkip: func(rec *kgo.Record, err error) {
 				if rec == nil {

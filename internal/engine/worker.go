@@ -14,9 +14,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/eddystream/eddy/metrics"
+	"github.com/eddystream/eddy/internal/metrics"
+	"github.com/eddystream/eddy/internal/rebalance"
 	"github.com/eddystream/eddy/processor"
-	"github.com/eddystream/eddy/rebalance"
 	"github.com/eddystream/eddy/state"
 	"github.com/eddystream/eddy/topology"
 )
@@ -151,23 +151,20 @@ func newWorker(e *Engine, idx int) (*worker, error) {
 		}
 	}
 	bal, err := rebalance.NewBalancer(rebalance.Config{
-		Subtopologies:            subs,
-		ProcessID:                e.procID,
-		Endpoint:                 e.cfg.Endpoint,
-		Rack:                     e.cfg.Rack,
-		WorkerIndex:              idx,
-		WorkerCount:              e.cfg.Workers,
-		OwnedTasks:               w.ownedTasks,
-		StandbyTasks:             func() []processor.TaskID { return e.standbys.wantedBy(idx) },
-		TaskOffsetSums:           e.taskOffsetSums,
-		EndOffsets:               e.endOffsets,
-		NumStandbyReplicas:       e.cfg.NumStandbys,
-		AcceptableRecoveryLag:    e.cfg.AcceptableRecoveryLag,
-		MaxWarmupReplicas:        e.cfg.MaxWarmups,
-		ProbingRebalanceInterval: e.cfg.ProbingInterval,
-		RequestRebalance:         w.requestRebalance,
-		OnAssignment:             w.onAssignment,
-		Logger:                   w.log,
+		Subtopologies:    subs,
+		ProcessID:        e.procID,
+		Endpoint:         e.cfg.Endpoint,
+		Rack:             e.cfg.Rack,
+		WorkerIndex:      idx,
+		WorkerCount:      e.cfg.Workers,
+		OwnedTasks:       w.ownedTasks,
+		StandbyTasks:     func() []processor.TaskID { return e.standbys.wantedBy(idx) },
+		TaskOffsetSums:   e.taskOffsetSums,
+		EndOffsets:       e.endOffsets,
+		Assignor:         e.cfg.Assignor,
+		RequestRebalance: w.requestRebalance,
+		OnAssignment:     w.onAssignment,
+		Logger:           w.log,
 	})
 	if err != nil {
 		return nil, err
@@ -207,7 +204,7 @@ func newWorker(e *Engine, idx int) (*worker, error) {
 	if e.cfg.InstanceID != "" {
 		opts = append(opts, kgo.InstanceID(fmt.Sprintf("%s-%d", e.cfg.InstanceID, idx)))
 	}
-	if e.cfg.NoProduceRetries {
+	if e.cfg.FailOnProductionError {
 		opts = append(opts, kgo.RecordRetries(0))
 	} else {
 		opts = append(opts, kgo.RecordRetries(produceRetries))

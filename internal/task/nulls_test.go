@@ -35,7 +35,7 @@ func (s strict) Deserialize(_ string, b []byte) (string, error) {
 // reports collected in drops.
 func startTask(t *testing.T, top *topology.Topology, sub int, out *[]*kgo.Record, drops *[]task.Drop) *task.Task {
 	t.Helper()
-	spec := top.TaskSpecs("app")[sub]
+	spec := task.SpecsOf(top, "app")[sub]
 	backends := map[string]state.Backend{}
 	for _, s := range spec.Stores {
 		backends[s.Name] = state.NewMemoryBackend()

@@ -22,7 +22,7 @@ func newTask(t *testing.T, out *[]*kgo.Record) *task.Task {
 	if err != nil {
 		t.Fatal(err)
 	}
-	spec := top.TaskSpecs("app")[0]
+	spec := task.SpecsOf(top, "app")[0]
 	tk, err := task.New(task.Config{
 		ID: processor.TaskID{Partition: 3}, ApplicationID: "app", Spec: spec,
 		Backends: map[string]state.Backend{},

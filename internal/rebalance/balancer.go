@@ -13,28 +13,18 @@ import (
 	"github.com/eddystream/eddy/processor"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
-)
 
-// The defaults of Config's replica settings, those of Kafka Streams.
-const (
-	// DefaultAcceptableRecoveryLag is Config.AcceptableRecoveryLag's
-	// default.
-	DefaultAcceptableRecoveryLag int64 = 10_000
-	// DefaultMaxWarmupReplicas is Config.MaxWarmupReplicas's default.
-	DefaultMaxWarmupReplicas = 2
-	// DefaultProbingRebalanceInterval is Config.ProbingRebalanceInterval's
-	// default.
-	DefaultProbingRebalanceInterval = 10 * time.Minute
+	"github.com/eddystream/eddy/internal/settings"
+	"github.com/eddystream/eddy/rebalance"
 )
 
 // endOffsetsTimeout bounds the leader's Config.EndOffsets call: the
 // balance runs inside the group's rebalance, which must not stall.
 const endOffsetsTimeout = 10 * time.Second
 
-// ProtocolName is the name of eddy's group protocol, under which members
-// join the group. Versions of the data within it are negotiated by the
-// version bytes of eddy's user data, so the name never changes.
-const ProtocolName = "eddy"
+// ProtocolName is rebalance.ProtocolName, the name of eddy's group
+// protocol.
+const ProtocolName = rebalance.ProtocolName
 
 // Config configures a Balancer.
 type Config struct {
@@ -92,29 +82,20 @@ type Config struct {
 	// again after ProbingRebalanceInterval. Kafka Streams: the leader's
 	// admin client listing the changelogs' end offsets.
 	EndOffsets func(ctx context.Context, topics []string) (map[string]map[int32]int64, error)
+	// Assignor holds the replica settings, under the names of the eddy
+	// options that set them, taken literally (see settings.Assignor):
 	// NumStandbyReplicas is how many standby replicas of each stateful
 	// task the leader assigns, each on another instance than the task's
-	// active one. The default is 0. Kafka Streams: num.standby.replicas.
-	NumStandbyReplicas int
-	// AcceptableRecoveryLag is the lag (in changelog records, summed over
-	// a task's changelog partitions) up to which an instance's state
-	// counts as caught up, so that the task can become active there
-	// without a warm-up. The default, 0, means
-	// DefaultAcceptableRecoveryLag (10,000). Kafka Streams:
-	// acceptable.recovery.lag.
-	AcceptableRecoveryLag int64
-	// MaxWarmupReplicas is how many warm-up replicas the whole group may
-	// have at once: extra standby replicas on the instance a stateful task
-	// should move to, until its state there catches up. It bounds the
-	// restore traffic of a scale-out. The default, 0, means
-	// DefaultMaxWarmupReplicas (2). Kafka Streams: max.warmup.replicas.
-	MaxWarmupReplicas int
-	// ProbingRebalanceInterval is how long after an assignment that asks
-	// for a probing rebalance (Assignment.ProbeRebalance) the member calls
-	// RequestRebalance. The default, 0, means
-	// DefaultProbingRebalanceInterval (10 minutes). Kafka Streams:
+	// active one; AcceptableRecoveryLag the lag (changelog records, summed
+	// over a task's changelog partitions) up to which an instance counts
+	// as caught up; MaxWarmupReplicas how many warm-up replicas the group
+	// may have at once; ProbingRebalanceInterval how long after an
+	// assignment that asks for a probing rebalance
+	// (Assignment.ProbeRebalance) the member calls RequestRebalance, which
+	// must be positive if RequestRebalance is set. Kafka Streams:
+	// num.standby.replicas, acceptable.recovery.lag, max.warmup.replicas,
 	// probing.rebalance.interval.ms.
-	ProbingRebalanceInterval time.Duration
+	settings.Assignor
 	// RequestRebalance triggers a rebalance of the group; the engine
 	// passes its kgo client's ForceRebalance. The Balancer calls it from a
 	// timer goroutine when a probing rebalance is due; a newer assignment
@@ -182,17 +163,8 @@ func NewBalancer(cfg Config) (*Balancer, error) {
 		return nil, fmt.Errorf("%w: AcceptableRecoveryLag %d is negative", ErrInvalidConfig, cfg.AcceptableRecoveryLag)
 	case cfg.MaxWarmupReplicas < 0:
 		return nil, fmt.Errorf("%w: MaxWarmupReplicas %d is negative", ErrInvalidConfig, cfg.MaxWarmupReplicas)
-	case cfg.ProbingRebalanceInterval < 0:
-		return nil, fmt.Errorf("%w: ProbingRebalanceInterval %v is negative", ErrInvalidConfig, cfg.ProbingRebalanceInterval)
-	}
-	if cfg.AcceptableRecoveryLag == 0 {
-		cfg.AcceptableRecoveryLag = DefaultAcceptableRecoveryLag
-	}
-	if cfg.MaxWarmupReplicas == 0 {
-		cfg.MaxWarmupReplicas = DefaultMaxWarmupReplicas
-	}
-	if cfg.ProbingRebalanceInterval == 0 {
-		cfg.ProbingRebalanceInterval = DefaultProbingRebalanceInterval
+	case cfg.ProbingRebalanceInterval < 0 || cfg.RequestRebalance != nil && cfg.ProbingRebalanceInterval == 0:
+		return nil, fmt.Errorf("%w: ProbingRebalanceInterval %v: want a positive interval for RequestRebalance", ErrInvalidConfig, cfg.ProbingRebalanceInterval)
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -450,12 +422,7 @@ func (mb *memberBalancer) BalanceOrError(topics map[string]int32) (kgo.IntoSyncA
 // assignOptions returns Assign's options: the configured replica settings
 // and the changelogs' end offsets.
 func (b *Balancer) assignOptions() AssignOptions {
-	return AssignOptions{
-		EndOffsets:            b.endOffsets(),
-		NumStandbyReplicas:    b.cfg.NumStandbyReplicas,
-		AcceptableRecoveryLag: b.cfg.AcceptableRecoveryLag,
-		MaxWarmupReplicas:     b.cfg.MaxWarmupReplicas,
-	}
+	return AssignOptions{EndOffsets: b.endOffsets(), Assignor: b.cfg.Assignor}
 }
 
 // endOffsets returns the end offsets of the layout's changelog topics, or

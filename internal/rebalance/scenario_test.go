@@ -14,6 +14,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/eddystream/eddy/internal/settings"
 	"github.com/eddystream/eddy/processor"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -45,7 +46,8 @@ var rewrite = flag.Bool("rewrite", false, "rewrite the expected output of the sc
 //
 //	subtopology ID TOPIC... [changelog=TOPIC,...]  add a sub-topology, or replace it
 //	partitions TOPIC=N...         set partition counts (as the leader sees them)
-//	config standbys=N lag=N warmups=N  the Balancers' replica settings (0: default)
+//	config standbys=N lag=N warmups=N  the Balancers' replica settings (unset: eddy's
+//	                              defaults, 0 standbys, lag 10000, 2 warm-ups)
 //	join PROCESS MEMBER...        members join, as workers of PROCESS, owning nothing
 //	leave MEMBER...               members leave
 //	rack MEMBER [RACK]            set or clear a member's rack
@@ -155,6 +157,8 @@ func newSim(t *testing.T) *sim {
 		counts:  make(map[string]int32),
 		ends:    make(map[string]map[int32]int64),
 		sums:    make(map[string]map[processor.TaskID]int64),
+		lag:     10_000,
+		warmups: 2,
 	}
 }
 
@@ -346,15 +350,13 @@ func (s *sim) run(pos string, args []string) []string {
 
 func (s *sim) newBalancer(pos string, m *simMember) *Balancer {
 	cfg := Config{
-		Subtopologies:         s.subs,
-		ProcessID:             m.process,
-		Rack:                  m.rack,
-		NumStandbyReplicas:    s.standbys,
-		AcceptableRecoveryLag: s.lag,
-		MaxWarmupReplicas:     s.warmups,
-		StandbyTasks:          func() []processor.TaskID { return slices.Clone(m.standbys) },
-		TaskOffsetSums:        func() map[processor.TaskID]int64 { return s.reportedSums(m) },
-		EndOffsets:            s.endOffsets,
+		Subtopologies:  s.subs,
+		ProcessID:      m.process,
+		Rack:           m.rack,
+		Assignor:       settings.Assignor{NumStandbyReplicas: s.standbys, AcceptableRecoveryLag: s.lag, MaxWarmupReplicas: s.warmups},
+		StandbyTasks:   func() []processor.TaskID { return slices.Clone(m.standbys) },
+		TaskOffsetSums: func() map[processor.TaskID]int64 { return s.reportedSums(m) },
+		EndOffsets:     s.endOffsets,
 	}
 	if m.hasClaims {
 		claims := slices.Clone(m.claims)

@@ -8,7 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/prometheus/common/expfmt"
 
-	"github.com/eddystream/eddy/metrics"
+	"github.com/eddystream/eddy/internal/metrics"
 )
 
 func Example() {

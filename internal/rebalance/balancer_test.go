@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eddystream/eddy/internal/settings"
 	"github.com/eddystream/eddy/processor"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -36,10 +37,10 @@ func TestNewBalancerRejects(t *testing.T) {
 		"no process id":     {Subtopologies: testSubs},
 		"worker index":      {Subtopologies: testSubs, ProcessID: "p", WorkerIndex: 2, WorkerCount: 2},
 		"negative workers":  {Subtopologies: testSubs, ProcessID: "p", WorkerCount: -1},
-		"negative standbys": {Subtopologies: testSubs, ProcessID: "p", NumStandbyReplicas: -1},
-		"negative lag":      {Subtopologies: testSubs, ProcessID: "p", AcceptableRecoveryLag: -1},
-		"negative warm-ups": {Subtopologies: testSubs, ProcessID: "p", MaxWarmupReplicas: -1},
-		"negative interval": {Subtopologies: testSubs, ProcessID: "p", ProbingRebalanceInterval: -time.Second},
+		"negative standbys": {Subtopologies: testSubs, ProcessID: "p", Assignor: settings.Assignor{NumStandbyReplicas: -1}},
+		"negative lag":      {Subtopologies: testSubs, ProcessID: "p", Assignor: settings.Assignor{AcceptableRecoveryLag: -1}},
+		"negative warm-ups": {Subtopologies: testSubs, ProcessID: "p", Assignor: settings.Assignor{MaxWarmupReplicas: -1}},
+		"negative interval": {Subtopologies: testSubs, ProcessID: "p", Assignor: settings.Assignor{ProbingRebalanceInterval: -time.Second}},
 	} {
 		if _, err := NewBalancer(cfg); !errors.Is(err, ErrInvalidConfig) {
 			t.Errorf("%s: err = %v, want ErrInvalidConfig", name, err)
@@ -200,8 +201,8 @@ func TestBalancerBalance(t *testing.T) {
 func TestBalancerProbingRebalance(t *testing.T) {
 	requests := make(chan struct{}, 10)
 	b := newTestBalancer(t, Config{
-		ProbingRebalanceInterval: 20 * time.Millisecond,
-		RequestRebalance:         func() { requests <- struct{}{} },
+		Assignor:         settings.Assignor{ProbingRebalanceInterval: 20 * time.Millisecond},
+		RequestRebalance: func() { requests <- struct{}{} },
 	})
 	defer b.Close()
 	assign := func(probe bool) {
@@ -263,8 +264,8 @@ func TestBalancerEndOffsets(t *testing.T) {
 	var asked [][]string
 	fail := false
 	leader := newTestBalancer(t, Config{
-		Subtopologies:      subs,
-		NumStandbyReplicas: 1,
+		Subtopologies: subs,
+		Assignor:      settings.Assignor{NumStandbyReplicas: 1, AcceptableRecoveryLag: 100},
 		EndOffsets: func(ctx context.Context, topics []string) (map[string]map[int32]int64, error) {
 			if _, ok := ctx.Deadline(); !ok {
 				t.Error("EndOffsets without a deadline")
@@ -324,7 +325,7 @@ func TestBalancerEndOffsets(t *testing.T) {
 		}
 		return out
 	}
-	// m2's standby of 0_1 lags by 50, within the default acceptable lag:
+	// m2's standby of 0_1 lags by 50, within the acceptable lag of 100:
 	// 0_1 moves to m2 (revoked from m1 first), and m1 keeps its state as
 	// the standby.
 	got := balance()

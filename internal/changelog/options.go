@@ -81,21 +81,6 @@ func WithConcurrency(n int) RestoreOption {
 	return func(c *restoreConfig) { c.concurrency = n }
 }
 
-// RestoreListener hears of a Restorer's progress, for metrics. Its methods
-// are called from the restoring goroutines, several at once when restores
-// run concurrently, and must not block. Kafka Streams: StateRestoreListener.
-type RestoreListener interface {
-	// OnRestoreStart is called when a restore of tp has planned to read
-	// offsets [from, end). It is called again if the restore starts over.
-	OnRestoreStart(tp TopicPartition, from, end int64)
-	// OnBatchRestored is called after each batch of records is applied:
-	// next is the next offset to read, records the number applied.
-	OnBatchRestored(tp TopicPartition, next int64, records int)
-	// OnRestoreEnd is called when a restore of tp has finished, with its
-	// result; err is nil after a success.
-	OnRestoreEnd(tp TopicPartition, res RestoreResult, err error)
-}
-
 // WithListener sets a listener for every restore's start, batches and end.
 // Default: none.
 func WithListener(l RestoreListener) RestoreOption {

@@ -38,24 +38,6 @@ type Syncer interface {
 	Sync() error
 }
 
-// RestoreResult reports what a restore did.
-type RestoreResult struct {
-	// Partition is the changelog partition restored.
-	Partition TopicPartition
-	// StartOffset is the offset the restore started reading at: the
-	// checkpoint, or the log start for a full restore.
-	StartOffset int64
-	// EndOffset is the offset the store is restored up to, exclusive: the
-	// offset to write into the checkpoint.
-	EndOffset int64
-	// Full is true if the store was wiped before reading.
-	Full bool
-	// Records counts the records applied, tombstones included.
-	Records int64
-	// Duration is how long the restore took.
-	Duration time.Duration
-}
-
 // RestoreJob is one store to restore with Restorer.RestoreAll.
 type RestoreJob struct {
 	// Partition is the store's changelog partition.

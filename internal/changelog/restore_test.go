@@ -19,6 +19,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.uber.org/goleak"
+
+	"github.com/eddystream/eddy/changelog"
 )
 
 const testTopic = "app-store-changelog"
@@ -34,7 +36,7 @@ type harness struct {
 }
 
 // newHarness starts a cluster of the given size with testTopic created with
-// the given partitions and TopicConfigs plus extra. When the test ends it
+// the given partitions and changelog.TopicConfigs plus extra. When the test ends it
 // closes everything and checks that no goroutine is left behind.
 func newHarness(t *testing.T, brokers int, partitions int32, extra map[string]string) *harness {
 	t.Helper()
@@ -48,7 +50,7 @@ func newHarness(t *testing.T, brokers int, partitions int32, extra map[string]st
 	h.producer = h.client(kgo.DefaultProduceTopic(testTopic), kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	h.restore = h.client()
 	h.adm = kadm.NewClient(h.producer)
-	configs := TopicConfigs()
+	configs := changelog.TopicConfigs()
 	for k, v := range extra {
 		configs[k] = &v
 	}

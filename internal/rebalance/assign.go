@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"slices"
 
+	"github.com/eddystream/eddy/internal/settings"
 	"github.com/eddystream/eddy/processor"
 )
 
@@ -102,18 +103,17 @@ type AssignOptions struct {
 	// stateful task with a changelog partition missing here has an unknown
 	// lag.
 	EndOffsets map[string]map[int32]int64
+	// Assignor holds the replica settings, as the Balancer's Config does:
 	// NumStandbyReplicas is how many standby replicas each stateful task
 	// gets, each on another process than the task's active one and than
-	// each other; fewer if there are not enough processes. Negative is 0.
-	NumStandbyReplicas int
+	// each other, fewer if there are not enough processes;
 	// AcceptableRecoveryLag is the lag up to which a process's state for a
-	// task counts as caught up: the task may become active there without
-	// a warm-up. Negative is 0.
-	AcceptableRecoveryLag int64
-	// MaxWarmupReplicas is how many warm-up replicas the whole group may
-	// have at once. With 0, held tasks wait for standby replicas to catch
-	// up. Negative is 0.
-	MaxWarmupReplicas int
+	// task counts as caught up, so the task may become active there
+	// without a warm-up; MaxWarmupReplicas is how many warm-up replicas
+	// the whole group may have at once (with 0, held tasks wait for
+	// standby replicas to catch up). Negative values count as 0. Assign
+	// does not read ProbingRebalanceInterval.
+	settings.Assignor
 }
 
 // Assign decides which member runs which task, and which members keep

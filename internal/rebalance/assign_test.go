@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/eddystream/eddy/internal/settings"
 	"github.com/eddystream/eddy/processor"
 )
 
@@ -281,5 +282,57 @@ func TestAssignDeterministic(t *testing.T) {
 		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("the plan changed with the order of members:\n%+v\n%+v", got, want)
 		}
+	}
+}
+
+// Zero replica settings are zeros, at Assign and through the Balancer: an
+// AcceptableRecoveryLag of 0 counts a process one record behind as not
+// caught up, and a MaxWarmupReplicas of 0 plans no warm-up for the task it
+// holds.
+func TestAssignZeroLagAndWarmups(t *testing.T) {
+	l, err := NewLayout([]Subtopology{{ID: 0, SourceTopics: []string{"a"}, ChangelogTopics: []string{"a-log"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	members := []Member{
+		{ID: "m1", Metadata: MemberMetadata{ProcessID: "p1", Generation: 1,
+			ActiveTasks:    []processor.TaskID{tid(0, 0), tid(0, 1)},
+			TaskOffsetSums: map[processor.TaskID]int64{tid(0, 0): OffsetSumRunning, tid(0, 1): OffsetSumRunning}}},
+		{ID: "m2", Metadata: MemberMetadata{ProcessID: "p2",
+			TaskOffsetSums: map[processor.TaskID]int64{tid(0, 0): 99, tid(0, 1): 99}}},
+	}
+	ends := map[string]map[int32]int64{"a-log": {0: 100, 1: 100}}
+	for _, tc := range []struct {
+		name              string
+		lag               int64
+		warmups           int
+		held, warm, moved int
+	}{
+		{"lag 1 is caught up", 1, 2, 0, 0, 1},
+		{"lag 0 holds and warms", 0, 2, 1, 1, 0},
+		{"lag 0, no warm-ups", 0, 0, 1, 0, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			plan, err := Assign(l, map[string]int32{"a": 2}, members, AssignOptions{
+				EndOffsets: ends, Assignor: settings.Assignor{AcceptableRecoveryLag: tc.lag, MaxWarmupReplicas: tc.warmups},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			m2 := plan.Assignments["m2"]
+			if len(plan.Held) != tc.held || len(plan.Warmups) != tc.warm || len(m2.ActiveTasks) != tc.moved || len(m2.StandbyTasks) != tc.warm {
+				t.Fatalf("held %v, warm-ups %v, m2 %+v; want %d held, %d warm-ups, %d active on m2",
+					plan.Held, plan.Warmups, m2, tc.held, tc.warm, tc.moved)
+			}
+		})
+	}
+
+	b, err := NewBalancer(Config{Subtopologies: l.Subtopologies(), ProcessID: "p1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if opts := b.assignOptions(); opts.AcceptableRecoveryLag != 0 || opts.MaxWarmupReplicas != 0 || opts.NumStandbyReplicas != 0 {
+		t.Fatalf("a Balancer configured with zeros assigns with %+v", opts)
 	}
 }

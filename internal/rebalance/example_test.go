@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"log"
 
+	"github.com/eddystream/eddy/internal/rebalance"
 	"github.com/eddystream/eddy/processor"
-	"github.com/eddystream/eddy/rebalance"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 

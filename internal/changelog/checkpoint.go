@@ -312,3 +312,21 @@ func clip(b []byte) string {
 	}
 	return string(b)
 }
+
+// validTopic reports why name is not a legal Kafka topic name, or "" if it
+// is one. Kafka allows 1 to 249 characters of [a-zA-Z0-9._-].
+func validTopic(name string) string {
+	if name == "" {
+		return "topic name is empty"
+	}
+	if len(name) > 249 {
+		return "topic name is longer than 249 characters"
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return "topic name " + strconv.Quote(name) + " has a character outside [a-zA-Z0-9._-]"
+		}
+	}
+	return ""
+}
