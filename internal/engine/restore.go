@@ -265,6 +265,7 @@ func (w *worker) startRunning(at *activeTask, restored int64, since time.Time) e
 	}
 	at.running = true
 	w.e.running.set(at.t.ID(), true)
+	w.abortTaskRunning(at.t.ID()) // eddy bench's RequestAbort (aborthook.go)
 	w.log.Info("task restored and running", "task", at.t.ID(), "restored_records", restored, "took", time.Since(since).Round(time.Millisecond))
 	return nil
 }
