@@ -47,8 +47,10 @@ type benchConfig struct {
 	failoverRounds int
 	keepDir        bool
 
-	// keyedKeys is the keyed count's number of distinct keys.
-	keyedKeys int
+	// keyedKeys is the keyed count's number of distinct keys; abortRounds
+	// the abort workload's rounds.
+	keyedKeys   int
+	abortRounds int
 }
 
 // benchResult is one workload's median over the rounds.
@@ -83,8 +85,9 @@ func bench(ctx context.Context, args []string) error {
 	fs.BoolVar(&c.json, "json", false, "print one JSON object per workload")
 	intervals := fs.String("commit-intervals", "100ms,1s", "commit intervals of the eddy workloads, comma separated; each is run under every guarantee")
 	guarantees := fs.String("guarantees", "at-least-once,exactly-once", "processing guarantees of the eddy workloads, comma separated")
-	fs.StringVar(&c.workloads, "workloads", "", "comma-separated workloads to run: raw-pipe, eddy-stateless-pipe, eddy-wordcount (the default: these three; ratios need raw-pipe), eddy-keyed-count, restore, failover")
+	fs.StringVar(&c.workloads, "workloads", "", "comma-separated workloads to run: raw-pipe, eddy-stateless-pipe, eddy-wordcount (the default: these three; ratios need raw-pipe), eddy-keyed-count, restore, failover, abort")
 	fs.IntVar(&c.keyedKeys, "keyed-keys", 100_000, "eddy-keyed-count: distinct keys of its input")
+	fs.IntVar(&c.abortRounds, "abort-rounds", 5, "abort: aborts timed per store kind; the median is reported")
 	fs.IntVar(&c.storeKeys, "store-keys", 1_000_000, "restore and failover: keys of the store")
 	fs.IntVar(&c.instances, "instances", 3, "failover: instances (OS processes) of the application")
 	fs.DurationVar(&c.sessionTimeout, "session-timeout", 6*time.Second, "failover: consumer group session timeout of the instances")
@@ -123,6 +126,14 @@ SIGTERM, or, after a crash, from when the group drops the killed instance
 (observed with DescribeGroups; the time from SIGKILL plus -session-timeout is
 reported too).
 
+abort, run only when named, times one aborted transaction under exactly-once
+(100 ms commit interval): an application with one task (one input partition)
+counts -store-keys distinct keys into an in-memory store, and another into a
+Pebble store; once each has committed its input, the bench asks its worker to
+abort its open transaction (engine.RequestAbort, as a failed commit would),
+-abort-rounds times, and reports the median time from the abort until the task
+runs again.
+
 `))
 		fs.PrintDefaults()
 	}
@@ -130,8 +141,8 @@ reported too).
 	if c.records < 1 || c.keySize < 1 || c.valueSize < 8 || c.partitions < 1 || c.rounds < 1 {
 		return errors.New("bench: -records, -key-size, -partitions and -rounds must be positive and -value-size at least 8")
 	}
-	if c.keyedKeys < 1 {
-		return errors.New("bench: -keyed-keys must be positive")
+	if c.keyedKeys < 1 || c.abortRounds < 1 {
+		return errors.New("bench: -keyed-keys and -abort-rounds must be positive")
 	}
 	if c.storeKeys < 1 || c.instances < 2 || c.sessionTimeout <= 0 || c.failoverLoad < 1 || c.failoverRounds < 1 {
 		return errors.New("bench: -store-keys, -session-timeout, -failover-load and -failover-rounds must be positive and -instances at least 2")
