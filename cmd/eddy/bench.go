@@ -46,6 +46,11 @@ type benchConfig struct {
 	failoverLoad   int
 	failoverRounds int
 	keepDir        bool
+
+	// keyedKeys is the keyed count's number of distinct keys; abortRounds
+	// the abort workload's rounds.
+	keyedKeys   int
+	abortRounds int
 }
 
 // benchResult is one workload's median over the rounds.
@@ -80,7 +85,9 @@ func bench(ctx context.Context, args []string) error {
 	fs.BoolVar(&c.json, "json", false, "print one JSON object per workload")
 	intervals := fs.String("commit-intervals", "100ms,1s", "commit intervals of the eddy workloads, comma separated; each is run under every guarantee")
 	guarantees := fs.String("guarantees", "at-least-once,exactly-once", "processing guarantees of the eddy workloads, comma separated")
-	fs.StringVar(&c.workloads, "workloads", "", "comma-separated workloads to run: raw-pipe, eddy-stateless-pipe, eddy-wordcount (the default: these three; ratios need raw-pipe), restore, failover")
+	fs.StringVar(&c.workloads, "workloads", "", "comma-separated workloads to run: raw-pipe, eddy-stateless-pipe, eddy-wordcount (the default: these three; ratios need raw-pipe), eddy-keyed-count, restore, failover, abort")
+	fs.IntVar(&c.keyedKeys, "keyed-keys", 100_000, "eddy-keyed-count: distinct keys of its input")
+	fs.IntVar(&c.abortRounds, "abort-rounds", 5, "abort: aborts timed per store kind; the median is reported")
 	fs.IntVar(&c.storeKeys, "store-keys", 1_000_000, "restore and failover: keys of the store")
 	fs.IntVar(&c.instances, "instances", 3, "failover: instances (OS processes) of the application")
 	fs.DurationVar(&c.sessionTimeout, "session-timeout", 6*time.Second, "failover: consumer group session timeout of the instances")
@@ -101,6 +108,12 @@ reads the same input topic from the start, in its own consumer group, and is
 timed from its start until all its output is visible to a read_committed
 reader.
 
+eddy-keyed-count runs only when named: it counts the records of each key
+(GroupByKey, Count in a Pebble store, logged, ToStream, To), one store update,
+one changelog record and one output record per input record, over an input of
+its own with as many records of the same sizes as the others' but only
+-keyed-keys distinct keys. Its ratio is to the raw pipe.
+
 Two stateful workloads run only when named in -workloads. Both count the
 records of each key of an input holding -store-keys distinct keys, with
 instances run as OS processes of this binary. restore compares the raw fetch
@@ -113,12 +126,23 @@ SIGTERM, or, after a crash, from when the group drops the killed instance
 (observed with DescribeGroups; the time from SIGKILL plus -session-timeout is
 reported too).
 
+abort, run only when named, times one aborted transaction under exactly-once
+(100 ms commit interval): an application with one task (one input partition)
+counts -store-keys distinct keys into an in-memory store, and another into a
+Pebble store; once each has committed its input, the bench asks its worker to
+abort its open transaction (engine.RequestAbort, as a failed commit would),
+-abort-rounds times, and reports the median time from the abort until the task
+runs again.
+
 `))
 		fs.PrintDefaults()
 	}
 	fs.Parse(args)
 	if c.records < 1 || c.keySize < 1 || c.valueSize < 8 || c.partitions < 1 || c.rounds < 1 {
 		return errors.New("bench: -records, -key-size, -partitions and -rounds must be positive and -value-size at least 8")
+	}
+	if c.keyedKeys < 1 || c.abortRounds < 1 {
+		return errors.New("bench: -keyed-keys and -abort-rounds must be positive")
 	}
 	if c.storeKeys < 1 || c.instances < 2 || c.sessionTimeout <= 0 || c.failoverLoad < 1 || c.failoverRounds < 1 {
 		return errors.New("bench: -store-keys, -session-timeout, -failover-load and -failover-rounds must be positive and -instances at least 2")
@@ -168,14 +192,17 @@ reported too).
 }
 
 // throughputWorkloads are the -workloads names of the throughput
-// workloads, which run by default.
-var throughputWorkloads = []string{"raw-pipe", "eddy-stateless-pipe", "eddy-wordcount"}
+// workloads; all but the keyed count run by default.
+var throughputWorkloads = []string{"raw-pipe", "eddy-stateless-pipe", "eddy-wordcount", "eddy-keyed-count"}
+
+// defaultWorkloads run when -workloads is not given.
+var defaultWorkloads = []string{"raw-pipe", "eddy-stateless-pipe", "eddy-wordcount"}
 
 // runBench runs the throughput workloads, then the stateful ones, that
 // -workloads selects.
 func runBench(ctx context.Context, c benchConfig, broker string) error {
 	run := fmt.Sprintf("bench-%d", time.Now().UnixNano())
-	throughput, stateful := throughputWorkloads, []string(nil)
+	throughput, stateful := defaultWorkloads, []string(nil)
 	if c.workloads != "" {
 		throughput = nil
 		for _, name := range strings.Split(c.workloads, ",") {
@@ -221,34 +248,51 @@ func runThroughput(ctx context.Context, c benchConfig, broker, run string, keep 
 		fmt.Fprintf(c.out, "broker %s, %d records of %d-byte keys and %d-byte values on %d partitions (%d words), %d rounds\n",
 			broker, c.records, c.keySize, c.valueSize, c.partitions, words, c.rounds)
 	}
+	keyedInput := run + "-keyed-input"
+	if slices.Contains(keep, "eddy-keyed-count") {
+		if err := createTopic(ctx, adm, keyedInput, c.partitions); err != nil {
+			return err
+		}
+		if err := produceKeyedInput(ctx, cl, keyedInput, c); err != nil {
+			return err
+		}
+		if !c.json {
+			fmt.Fprintf(c.out, "keyed count input: %d records over %d distinct keys\n", c.records, c.keyedKeys)
+		}
+	}
 	// A workload runs once per variant; twins (same workload and commit
 	// interval, other guarantee) share the workload name.
 	type workload struct {
-		name      string
-		variant   variant
-		run       func(ctx context.Context, id, output string) (done time.Time, err error)
-		times     []float64
-		twinIndex int // index of the at-least-once twin of an exactly-once row, or -1
+		name    string
+		variant variant
+		run     func(ctx context.Context, id, output string) (done time.Time, err error)
+		times   []float64
+		twin    *workload // the at-least-once twin of an exactly-once row
 	}
-	wls := []*workload{{name: "raw-pipe", twinIndex: -1, run: func(ctx context.Context, id, output string) (time.Time, error) {
+	wls := []*workload{{name: "raw-pipe", run: func(ctx context.Context, id, output string) (time.Time, error) {
 		return rawPipe(ctx, c, input, output, id)
 	}}}
-	for _, name := range []string{"eddy-stateless-pipe", "eddy-wordcount"} {
+	for _, name := range []string{"eddy-stateless-pipe", "eddy-wordcount", "eddy-keyed-count"} {
 		for _, iv := range c.intervals {
 			first := len(wls)
 			for _, g := range c.guarantees {
 				v := variant{guarantee: g, commitInterval: iv}
-				w := &workload{name: name, variant: v, twinIndex: -1}
+				w := &workload{name: name, variant: v}
 				if g == eddy.ExactlyOnce && len(wls) > first {
-					w.twinIndex = first // the at-least-once row added just before
+					w.twin = wls[first] // the at-least-once row added just before
 				}
-				if name == "eddy-stateless-pipe" {
+				switch name {
+				case "eddy-stateless-pipe":
 					w.run = func(ctx context.Context, id, output string) (time.Time, error) {
 						return eddyPipe(ctx, c, v, input, output, id)
 					}
-				} else {
+				case "eddy-wordcount":
 					w.run = func(ctx context.Context, id, output string) (time.Time, error) {
 						return eddyWordCount(ctx, c, v, input, output, id, words)
+					}
+				default:
+					w.run = func(ctx context.Context, id, output string) (time.Time, error) {
+						return eddyKeyedCount(ctx, c, v, keyedInput, output, id)
 					}
 				}
 				wls = append(wls, w)
@@ -281,12 +325,12 @@ func runThroughput(ctx context.Context, c benchConfig, broker, run string, keep 
 		}
 	}
 	var rawRate float64
-	rates := make([]float64, len(wls))
+	rates := map[*workload]float64{}
 	enc := json.NewEncoder(c.out)
-	for i, w := range wls {
+	for _, w := range wls {
 		med := median(w.times)
 		r := benchResult{Workload: w.name, Records: c.records, Seconds: med, RecordsPerSec: float64(c.records) / med, Rounds: c.rounds, AllSeconds: w.times, Broker: broker}
-		rates[i] = r.RecordsPerSec
+		rates[w] = r.RecordsPerSec
 		if w.variant.commitInterval == 0 {
 			rawRate = r.RecordsPerSec
 		} else {
@@ -294,8 +338,8 @@ func runThroughput(ctx context.Context, c benchConfig, broker, run string, keep 
 				ratio := r.RecordsPerSec / rawRate
 				r.RatioVsRaw = &ratio
 			}
-			if w.twinIndex >= 0 && w.twinIndex < i {
-				ratio := r.RecordsPerSec / rates[w.twinIndex]
+			if twinRate := rates[w.twin]; w.twin != nil && twinRate > 0 {
+				ratio := r.RecordsPerSec / twinRate
 				r.RatioVsAtLeastOnce = &ratio
 			}
 			r.Guarantee = w.variant.guarantee.String()
@@ -379,6 +423,48 @@ func produceInput(ctx context.Context, cl *kgo.Client, topic string, c benchConf
 		return 0, fmt.Errorf("produce the input: %w", err)
 	}
 	return words, nil
+}
+
+// produceKeyedInput writes the keyed count's input: as many records as
+// the other workloads' input, of the same key and value sizes, whose keys
+// cycle through c.keyedKeys distinct random keys.
+func produceKeyedInput(ctx context.Context, cl *kgo.Client, topic string, c benchConfig) error {
+	rng := rand.New(rand.NewPCG(3, 4))
+	keys := make([][]byte, c.keyedKeys)
+	seen := map[string]bool{}
+	for i := range keys {
+		for {
+			k := make([]byte, c.keySize)
+			for j := range k {
+				k[j] = 'a' + byte(rng.IntN(26))
+			}
+			if !seen[string(k)] {
+				seen[string(k)] = true
+				keys[i] = k
+				break
+			}
+		}
+	}
+	var failed atomic.Value
+	for i := 0; i < c.records; i++ {
+		var sb strings.Builder
+		for sb.Len() < c.valueSize {
+			sb.WriteString(benchWords[rng.IntN(len(benchWords))])
+			sb.WriteByte(' ')
+		}
+		cl.Produce(ctx, &kgo.Record{Topic: topic, Key: keys[i%len(keys)], Value: []byte(sb.String()[:c.valueSize])}, func(_ *kgo.Record, err error) {
+			if err != nil {
+				failed.Store(err)
+			}
+		})
+	}
+	if err := cl.Flush(ctx); err != nil {
+		return err
+	}
+	if err, _ := failed.Load().(error); err != nil {
+		return fmt.Errorf("produce the keyed count input: %w", err)
+	}
+	return nil
 }
 
 // rawPipe is the hand-written franz-go pipe: a group consumer that
@@ -566,6 +652,20 @@ func eddyWordCount(ctx context.Context, c benchConfig, v variant, input, output,
 		return time.Time{}, err
 	}
 	return runEddy(ctx, c, v, top, id, input, id+"-counts-repartition", output, want)
+}
+
+// eddyKeyedCount counts the records of each key of input into a Pebble
+// store (the default), with one output record per input record. The key
+// does not change, so there is no repartition topic.
+func eddyKeyedCount(ctx context.Context, c benchConfig, v variant, input, output, id string) (time.Time, error) {
+	b := topology.NewBuilder()
+	src := topology.Source(b, input, serde.Bytes(), serde.Bytes())
+	src.GroupByKey().Count(topology.StoreName("counts")).ToStream().To(output)
+	top, err := b.Build()
+	if err != nil {
+		return time.Time{}, err
+	}
+	return runEddy(ctx, c, v, top, id, input, "", output, c.records)
 }
 
 func benchLogger(verbose bool) *slog.Logger {

@@ -19,11 +19,12 @@ import (
 // The stateful workloads, restore and failover, run the counting
 // application of instance.go over a store of -store-keys keys: one input
 // topic holding each key once, counted by instances that run as OS
-// processes of this binary.
+// processes of this binary. The abort workload (abort.go) counts such an
+// input in this process.
 
 // statefulWorkloads are the -workloads names of the stateful workloads,
 // which run only when asked for.
-var statefulWorkloads = []string{"restore", "failover"}
+var statefulWorkloads = []string{"restore", "failover", "abort"}
 
 // storeKey is the key of store entry i: 16 bytes, like the throughput
 // workloads' keys.
@@ -239,6 +240,14 @@ func runStateful(ctx context.Context, c benchConfig, broker, run string, names [
 			for _, r := range res {
 				rows = append(rows, r)
 			}
+		case "abort":
+			res, err := env.abortWorkload(ctx)
+			if err != nil {
+				return err
+			}
+			for _, r := range res {
+				rows = append(rows, r)
+			}
 		}
 	}
 	for _, row := range rows {
@@ -261,6 +270,9 @@ func runStateful(ctx context.Context, c benchConfig, broker, run string, names [
 				line += fmt.Sprintf("  from detection %.2fs after the kill; %.2fs from kill + session timeout", *r.DetectedSeconds, *r.ResumeAfterSessionTimeoutSeconds)
 			}
 			fmt.Fprintln(c.out, line)
+		case abortResult:
+			fmt.Fprintf(c.out, "abort %-6s store, %d keys, %s %dms: %.1f ms (median of %d: %v)\n",
+				r.Store, r.StoreKeys, r.Guarantee, r.CommitIntervalMS, r.MedianMS, r.Rounds, r.AllMS)
 		}
 	}
 	// Keep the instance logs of a failed run (returned above); a run that

@@ -285,6 +285,7 @@ func (w *worker) resetTasks() error {
 		if err := t.Init(); err != nil {
 			return err
 		}
+		w.abortTaskRunning(id) // eddy bench's RequestAbort (aborthook.go)
 	}
 	if len(w.rewindTo) > 0 {
 		w.cl.SetOffsets(w.rewindTo)

@@ -131,6 +131,7 @@ func (e *Engine) Run(ctx context.Context) (err error) {
 	}()
 	stopWatch := context.AfterFunc(ctx, func() { e.stopping.Store(true) })
 	defer stopWatch()
+	defer e.registerForAbort()() // eddy bench's RequestAbort (aborthook.go)
 	// abandoned is set when Run returns while a worker did not stop: what
 	// it may still use (the state directory, clients, the cache) is then
 	// left alone.

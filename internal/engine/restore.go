@@ -321,6 +321,7 @@ func (w *worker) startRunning(at *activeTask, restored int64, since time.Time) e
 	}
 	at.held = nil
 	w.e.running.set(at.id, true)
+	w.abortTaskRunning(at.id) // eddy bench's RequestAbort (aborthook.go)
 	w.log.Info("task restored and running", "task", at.id, "restored_records", restored, "took", time.Since(since).Round(time.Millisecond))
 	return nil
 }

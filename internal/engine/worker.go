@@ -351,6 +351,9 @@ func (w *worker) step(fetches kgo.Fetches) error {
 		w.noteReads(fetches)
 		return w.endTransaction(w.prodCtx, time.Now(), false, true)
 	}
+	if w.abortRequested() { // eddy bench's RequestAbort (aborthook.go)
+		return w.abortOnRequest(fetches)
+	}
 	fetches.EachError(func(topic string, p int32, err error) {
 		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 			return
