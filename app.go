@@ -11,6 +11,7 @@ import (
 	"github.com/eddystream/eddy/admin"
 	"github.com/eddystream/eddy/internal/engine"
 	"github.com/eddystream/eddy/metrics"
+	"github.com/eddystream/eddy/state/pebblestore"
 	"github.com/eddystream/eddy/topology"
 )
 
@@ -45,6 +46,12 @@ func New(top *topology.Topology, opts ...Option) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The stores declared without a backend of their own go to Pebble, all
+	// on one block cache of pebblestore.DefaultSupplierCacheSize.
+	stores, err := pebblestore.NewSupplier()
+	if err != nil {
+		return nil, err
+	}
 	eng := engine.New(top, engine.Config{
 		ApplicationID:         c.appID,
 		Brokers:               c.brokers,
@@ -71,6 +78,7 @@ func New(top *topology.Topology, opts ...Option) (*App, error) {
 		TaskTimeout:           c.taskTimeout,
 		ShutdownTimeout:       c.shutdown,
 		Metrics:               m,
+		DefaultSupplier:       stores,
 	})
 	return &App{eng: eng, cfg: c, done: make(chan struct{})}, nil
 }

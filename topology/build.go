@@ -237,7 +237,7 @@ func (t *Topology) TaskSpecs(appID string) []*task.Spec {
 		spec := &task.Spec{ID: st.id, SourceTopics: subs[i].SourceTopics}
 		for _, s := range st.stores {
 			decl := t.stores[s]
-			ss := task.StoreSpec{Name: s, Persistent: decl.persistent}
+			ss := task.StoreSpec{Name: s, Kind: decl.kind, Supplier: decl.backend}
 			topic := s
 			if decl.logged {
 				ss.ChangelogTopic = ChangelogTopic(appID, s)

@@ -63,9 +63,12 @@ type Option func(*options)
 type options struct {
 	name       string
 	store      string
-	inMemory   bool
+	backend    state.BackendSupplier
 	noLogging  bool
 	partitions int
+	// errs are the problems with the options themselves, reported by
+	// Build against the node or store they configure.
+	errs []string
 }
 
 // Named names the operation's node. Names must be unique in a topology;
@@ -77,10 +80,29 @@ func Named(name string) Option { return func(o *options) { o.name = name } }
 // topic when the grouping is not Named.
 func StoreName(name string) Option { return func(o *options) { o.store = name } }
 
-// InMemory keeps an aggregation's store in memory instead of on disk
-// (Pebble). An in-memory store is restored in full from its changelog
-// whenever its task starts.
-func InMemory() Option { return func(o *options) { o.inMemory = true } }
+// InMemory keeps a store in memory instead of on disk; it is
+// WithBackend(state.InMemory()). An in-memory store is restored in full
+// from its changelog whenever its task starts. Kafka Streams' equivalent is
+// Materialized.as(Stores.inMemoryKeyValueStore(name)).
+func InMemory() Option { return WithBackend(state.InMemory()) }
+
+// WithBackend sets the supplier of a store's backend: state.InMemory(),
+// a pebblestore.Supplier with options of its own, or a supplier you
+// implement. When InMemory and WithBackend are both given, the last wins.
+// Kafka Streams' equivalent is Materialized.as(KeyValueBytesStoreSupplier).
+//
+// Default: the application's persistent supplier, Pebble on a block cache
+// that all of the process's stores share (Kafka Streams' default is
+// RocksDB).
+func WithBackend(s state.BackendSupplier) Option {
+	return func(o *options) {
+		if s == nil {
+			o.errs = append(o.errs, "WithBackend: the supplier is nil; pass state.InMemory() or a pebblestore.Supplier")
+			return
+		}
+		o.backend = s
+	}
+}
 
 // WithoutLogging turns off the changelog of an aggregation's store. Its
 // state is then lost when the task moves or the process restarts; use it
@@ -136,11 +158,12 @@ var ErrBuilt = errors.New("topology: the builder was already built; start a new 
 
 // storeDecl is a declared store.
 type storeDecl struct {
-	name       string
-	persistent bool
-	logged     bool
-	typed      func(raw state.RawStore, topic string) any
-	users      []*node
+	name    string
+	kind    state.StoreKind
+	backend state.BackendSupplier // nil: the application's default
+	logged  bool
+	typed   func(raw state.RawStore, topic string) any
+	users   []*node
 }
 
 func (b *Builder) declareStore(name string, o options, typed func(raw state.RawStore, topic string) any) {
@@ -148,7 +171,10 @@ func (b *Builder) declareStore(name string, o options, typed func(raw state.RawS
 		b.errorf(name, "a store with this name is already declared")
 		return
 	}
-	b.stores[name] = &storeDecl{name: name, persistent: !o.inMemory, logged: !o.noLogging, typed: typed}
+	for _, msg := range o.errs {
+		b.errorf(name, "%s", msg)
+	}
+	b.stores[name] = &storeDecl{name: name, kind: state.KindKeyValue, backend: o.backend, logged: !o.noLogging, typed: typed}
 	b.storeOrder = append(b.storeOrder, name)
 }
 
@@ -157,7 +183,7 @@ type StoreOption = Option
 
 // AddKeyValueStore declares a key-value store that processors added with
 // Process or ProcessValues can use by naming it. Options: InMemory,
-// WithoutLogging. Processors get it as a state.KeyValueStore[K, V].
+// WithBackend, WithoutLogging. Processors get it as a state.KeyValueStore[K, V].
 func AddKeyValueStore[K, V any](b *Builder, name string, keys serde.Serde[K], values serde.Serde[V], opts ...StoreOption) {
 	if keys == nil || values == nil {
 		b.errorf(name, "store needs a key serde and a value serde")

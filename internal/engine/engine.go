@@ -13,12 +13,12 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/cockroachdb/pebble/v2"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/eddystream/eddy/internal/task"
 	"github.com/eddystream/eddy/metrics"
+	"github.com/eddystream/eddy/state"
 	"github.com/eddystream/eddy/topology"
 )
 
@@ -67,6 +67,10 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// Metrics receives the engine's metrics. Required.
 	Metrics *metrics.Metrics
+	// DefaultSupplier makes the backends of the stores declared without a
+	// supplier of their own. Required; package eddy fills it with a persistent
+	// supplier whose stores share one block cache.
+	DefaultSupplier state.BackendSupplier
 }
 
 // Engine runs a topology. Run it once.
@@ -78,9 +82,6 @@ type Engine struct {
 	layout  *layout
 	procID  string
 	skipped atomic.Int64
-	// cache is the block cache every persistent store of the process
-	// shares, so one budget covers them all however many tasks run here.
-	cache *pebble.Cache
 	// adm lists changelog end offsets when a worker leads a rebalance.
 	adm      *kadm.Client
 	standbys *standbyManager
@@ -96,10 +97,6 @@ type Engine struct {
 	// stopping is set once Run's context has ended.
 	stopping atomic.Bool
 }
-
-// storeCacheBytes is the size of the shared block cache of the persistent
-// stores.
-const storeCacheBytes = 64 << 20
 
 // New returns an engine for top.
 func New(top *topology.Topology, cfg Config) *Engine {
@@ -144,10 +141,13 @@ func (e *Engine) Run(ctx context.Context) (err error) {
 			e.failed.Store(&err)
 		}
 	}()
+	if e.cfg.DefaultSupplier == nil {
+		return errors.New("eddy: the engine has no default store supplier (Config.DefaultSupplier)")
+	}
 	stopWatch := context.AfterFunc(ctx, func() { e.stopping.Store(true) })
 	defer stopWatch()
 	// abandoned is set when Run returns while a worker did not stop: what
-	// it may still use (the state directory, clients, the cache) is then
+	// it may still use (the state directory, clients, stores) is then
 	// left alone.
 	abandoned := false
 	// Locked before anything else, the process id included: a second
@@ -187,18 +187,12 @@ func (e *Engine) Run(ctx context.Context) (err error) {
 	if e.procID, err = loadProcessID(dir); err != nil {
 		return err
 	}
-	e.cache = pebble.NewCache(storeCacheBytes)
 	if e.standbys, err = newStandbyManager(e); err != nil {
-		e.cache.Unref()
 		return err
 	}
-	// The standby stores use the cache: close them first. Each open store
-	// holds its own reference to the cache; this one is released once every
-	// worker has stopped and closed its stores.
 	defer func() {
 		if !abandoned {
 			e.standbys.close()
-			e.cache.Unref()
 		}
 	}()
 	e.log.Info("eddy starting", "application", e.cfg.ApplicationID, "process", e.procID, "workers", e.cfg.Workers, "tasks_per_subtopology", e.layout.partitions)

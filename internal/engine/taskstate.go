@@ -14,7 +14,6 @@ import (
 	"github.com/eddystream/eddy/internal/task"
 	"github.com/eddystream/eddy/processor"
 	"github.com/eddystream/eddy/state"
-	"github.com/eddystream/eddy/state/pebblestore"
 )
 
 // lockWait is how long a task waits for its state directory's lock: long
@@ -71,26 +70,31 @@ func (e *Engine) openTaskStores(id processor.TaskID, log *slog.Logger, lockWait 
 		if s.ChangelogTopic != "" {
 			ts.logged[s.Name] = tp
 		}
-		if !s.Persistent {
-			ts.backends[s.Name] = state.NewMemoryBackend()
+		sup := e.supplier(s)
+		dir := filepath.Join(ts.dir, s.Name)
+		if !sup.Persistent() {
+			b, err := sup.Open(dir, log)
+			if err != nil {
+				return fail(fmt.Errorf("open store %q (%s): %w", s.Name, sup.Name(), err))
+			}
+			ts.backends[s.Name] = b
 			continue
 		}
 		ts.persistent[s.Name] = true
 		off, valid := cp[tp]
-		dir := filepath.Join(ts.dir, s.Name)
 		if !valid || s.ChangelogTopic == "" {
 			// Local data that no checkpoint vouches for may be ahead of, or
 			// unrelated to, the changelog: start from nothing.
-			if err := pebblestore.Destroy(dir); err != nil {
+			if err := sup.Destroy(dir); err != nil {
 				return fail(err)
 			}
 		}
-		b, err := e.openStore(dir, log)
+		b, err := sup.Open(dir, log)
 		if errors.Is(err, state.ErrCorruptStore) {
-			log.Warn("store is corrupt; wiping it and restoring it in full from its changelog", "task", id, "store", s.Name, "err", err)
+			log.Warn("store is corrupt; wiping it and restoring it in full from its changelog", "task", id, "store", s.Name, "backend", sup.Name(), "err", err)
 			delete(cp, tp)
-			if err = pebblestore.Destroy(dir); err == nil {
-				b, err = e.openStore(dir, log)
+			if err = sup.Destroy(dir); err == nil {
+				b, err = sup.Open(dir, log)
 			}
 		}
 		if err != nil {
@@ -225,7 +229,11 @@ func readCheckpoint(log *slog.Logger, id processor.TaskID, dir string) changelog
 	return changelog.Checkpoint{}
 }
 
-// openStore opens a persistent store on the process's shared block cache.
-func (e *Engine) openStore(dir string, log *slog.Logger) (state.Backend, error) {
-	return pebblestore.Open(dir, pebblestore.WithCache(e.cache), pebblestore.WithLogger(log))
+// supplier returns the supplier of a store's backend: its own, or the
+// application's default.
+func (e *Engine) supplier(s task.StoreSpec) state.BackendSupplier {
+	if s.Supplier != nil {
+		return s.Supplier
+	}
+	return e.cfg.DefaultSupplier
 }

@@ -27,9 +27,11 @@ type StoreSpec struct {
 	// ChangelogTopic is the compacted topic the store is logged to, or ""
 	// for a store that is not logged (and so not fault tolerant).
 	ChangelogTopic string
-	// Persistent selects the on-disk backend; otherwise the store lives in
-	// memory and is restored in full whenever its task starts.
-	Persistent bool
+	// Kind is the store's shape (key-value today).
+	Kind state.StoreKind
+	// Supplier makes the store's backend; nil means the application's
+	// default persistent supplier (Pebble unless configured otherwise).
+	Supplier state.BackendSupplier
 	// Typed wraps the store's raw view in its typed form (for example a
 	// state.KeyValueStore[K, V]); that value is what processors get from
 	// Context.Store.

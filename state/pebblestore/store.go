@@ -71,6 +71,15 @@ func Open(dir string, opts ...Option) (state.Backend, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pebblestore: open %s: %w", dir, err)
 	}
+	s, err := openConfig(dir, cfg)
+	if err != nil {
+		return nil, err // not a nil *store in a non-nil Backend
+	}
+	return s, nil
+}
+
+// openConfig is Open with its options applied.
+func openConfig(dir string, cfg *config) (*store, error) {
 	if dir == "" {
 		return nil, errors.New("pebblestore: open: the directory is empty; pass the store's own directory")
 	}
@@ -256,6 +265,8 @@ type store struct {
 	// iters are the open iterators, closed by Close: Pebble refuses to close
 	// with iterators open.
 	iters map[*iterator]struct{}
+	// onClose, if set, runs once when the store has closed (see Supplier).
+	onClose func()
 	// broken is set when Pebble failed fatally inside a call of the store
 	// (see slogLogger.Fatalf): its commit pipeline cannot go on, so every
 	// later call returns this error.
@@ -534,6 +545,9 @@ func (s *store) Close() error {
 	errs = append(errs, s.closeDB(), s.lock.Close())
 	s.db, s.lock = nil, nil
 	release(s.dir)
+	if s.onClose != nil {
+		s.onClose()
+	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("pebblestore: close %s: %w", s.dir, err)
 	}
