@@ -3,6 +3,7 @@ package topology
 import (
 	"errors"
 	"fmt"
+	"maps"
 
 	"github.com/eddystream/eddy/internal/task"
 	"github.com/eddystream/eddy/serde"
@@ -65,6 +66,8 @@ type options struct {
 	store      string
 	backend    state.BackendSupplier
 	noLogging  bool
+	changelog  *state.ChangelogConfig
+	cached     bool
 	partitions int
 	// errs are the problems with the options themselves, reported by
 	// Build against the node or store they configure.
@@ -108,6 +111,29 @@ func WithBackend(s state.BackendSupplier) Option {
 // state is then lost when the task moves or the process restarts; use it
 // only for state that can be rebuilt.
 func WithoutLogging() Option { return func(o *options) { o.noLogging = true } }
+
+// WithChangelogConfig sets how a store's changelog topic is created: its
+// cleanup policy, retention and other topic configs (see
+// state.ChangelogConfig for each default and what is checked). Build fails
+// if the settings do not suit the store, or if WithoutLogging is given too.
+// Kafka Streams' equivalent is Materialized.withLoggingEnabled(config).
+//
+// Default: the zero state.ChangelogConfig, a compacted topic for a
+// key-value store.
+func WithChangelogConfig(c state.ChangelogConfig) Option {
+	c.Configs = maps.Clone(c.Configs) // the caller may change its map later
+	return func(o *options) { o.changelog = &c }
+}
+
+// WithCaching declares whether a store has a record cache in front of it,
+// which in Kafka Streams absorbs repeated updates of a key between commits
+// and forwards only the last (Materialized.withCachingEnabled and
+// withCachingDisabled). eddy has no record cache yet: the setting is
+// recorded with the store and changes nothing, and every update is
+// forwarded and logged as it happens.
+//
+// Default: false.
+func WithCaching(enabled bool) Option { return func(o *options) { o.cached = enabled } }
 
 // WithPartitions sets the partition count of the repartition topic a
 // grouping creates (default: the partition count of the sub-topology that
@@ -162,8 +188,11 @@ type storeDecl struct {
 	kind    state.StoreKind
 	backend state.BackendSupplier // nil: the application's default
 	logged  bool
-	typed   func(raw state.RawStore, topic string) any
-	users   []*node
+	// changelog is how the changelog topic is created, if logged.
+	changelog state.ChangelogConfig
+	cached    bool
+	typed     func(raw state.RawStore, topic string) any
+	users     []*node
 }
 
 func (b *Builder) declareStore(name string, o options, typed func(raw state.RawStore, topic string) any) {
@@ -174,7 +203,16 @@ func (b *Builder) declareStore(name string, o options, typed func(raw state.RawS
 	for _, msg := range o.errs {
 		b.errorf(name, "%s", msg)
 	}
-	b.stores[name] = &storeDecl{name: name, kind: state.KindKeyValue, backend: o.backend, logged: !o.noLogging, typed: typed}
+	decl := &storeDecl{name: name, kind: state.KindKeyValue, backend: o.backend, logged: !o.noLogging, cached: o.cached, typed: typed}
+	if o.changelog != nil {
+		decl.changelog = *o.changelog
+		if o.noLogging {
+			b.errorf(name, "WithChangelogConfig and WithoutLogging contradict each other: a store without logging has no changelog")
+		} else if _, err := decl.changelog.TopicConfigs(decl.kind); err != nil {
+			b.errorf(name, "%v", err)
+		}
+	}
+	b.stores[name] = decl
 	b.storeOrder = append(b.storeOrder, name)
 }
 
@@ -183,7 +221,7 @@ type StoreOption = Option
 
 // AddKeyValueStore declares a key-value store that processors added with
 // Process or ProcessValues can use by naming it. Options: InMemory,
-// WithBackend, WithoutLogging. Processors get it as a state.KeyValueStore[K, V].
+// WithBackend, WithoutLogging, WithChangelogConfig, WithCaching. Processors get it as a state.KeyValueStore[K, V].
 func AddKeyValueStore[K, V any](b *Builder, name string, keys serde.Serde[K], values serde.Serde[V], opts ...StoreOption) {
 	if keys == nil || values == nil {
 		b.errorf(name, "store needs a key serde and a value serde")

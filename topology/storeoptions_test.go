@@ -3,6 +3,7 @@ package topology_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/eddystream/eddy/internal/task"
 	"github.com/eddystream/eddy/processor"
@@ -66,5 +67,48 @@ func TestWithBackendNil(t *testing.T) {
 	_, err := buildWithStore(topology.WithBackend(nil))
 	if err == nil || !strings.Contains(err.Error(), "WithBackend: the supplier is nil") {
 		t.Errorf("Build = %v, want an error about the nil supplier", err)
+	}
+}
+
+func TestStoreChangelogOptions(t *testing.T) {
+	extra := map[string]string{"segment.ms": "1000"}
+	cfg := state.ChangelogConfig{CleanupPolicy: "compact,delete", Retention: time.Hour, Configs: extra}
+	s := storeSpec(t, topology.WithChangelogConfig(cfg), topology.WithCaching(true))
+	extra["segment.ms"] = "changed after the option"
+	if s.ChangelogTopic != "app-s-changelog" {
+		t.Errorf("ChangelogTopic = %q", s.ChangelogTopic)
+	}
+	if s.Changelog.CleanupPolicy != "compact,delete" || s.Changelog.Retention != cfg.Retention || s.Changelog.Configs["segment.ms"] != "1000" {
+		t.Errorf("Changelog = %+v, want %+v with segment.ms 1000", s.Changelog, cfg)
+	}
+	if !s.Cached {
+		t.Error("Cached is false after WithCaching(true)")
+	}
+
+	s = storeSpec(t)
+	if s.Cached || s.Changelog.CleanupPolicy != "" || s.Changelog.Configs != nil {
+		t.Errorf("defaults: Cached %v, Changelog %+v; want false and the zero config", s.Cached, s.Changelog)
+	}
+	if s = storeSpec(t, topology.WithoutLogging()); s.ChangelogTopic != "" {
+		t.Errorf("WithoutLogging: ChangelogTopic = %q, want none", s.ChangelogTopic)
+	}
+}
+
+func TestStoreChangelogOptionErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		opts []topology.StoreOption
+		want string
+	}{
+		{"delete alone", []topology.StoreOption{topology.WithChangelogConfig(state.ChangelogConfig{CleanupPolicy: "delete"})}, `node "s": state: changelog of a key-value store: cleanup policy "delete"`},
+		{"without logging", []topology.StoreOption{topology.WithoutLogging(), topology.WithChangelogConfig(state.ChangelogConfig{})}, "contradict each other"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := buildWithStore(tt.opts...)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Build = %v, want an error containing %q", err, tt.want)
+			}
+		})
 	}
 }
