@@ -27,10 +27,37 @@ type Backend interface {
 	// it, and do not disturb it. Range copies the bounds, so the caller may
 	// reuse them at once.
 	Range(start, end []byte) (Iterator, error)
+	// ReadView returns a consistent, read-only view of the backend as it is
+	// now, for a reader on another goroutine (an interactive query) while
+	// the owner keeps writing. ReadView itself is called by the owner, like
+	// every method of the Backend; the view it returns may then be used by
+	// any goroutine, concurrently with the owner's calls. See ReadView.
+	ReadView() (ReadView, error)
 	// Close releases the backend's resources. Persistent backends keep their
-	// data on disk. Iterators still open stop: their Next returns false and
-	// their Err returns ErrClosed. Close is idempotent; every other method
-	// returns ErrClosed after it.
+	// data on disk. Iterators and read views still open stop: their Next
+	// returns false and their Err, or the view's Get and Range, return
+	// ErrClosed. Close is idempotent; every other method returns ErrClosed
+	// after it.
+	Close() error
+}
+
+// ReadView is a read-only snapshot of a Backend, made by Backend.ReadView:
+// it sees every write applied before it was made and none applied after,
+// however long it lives. A view and its iterators belong to one goroutine
+// at a time, which need not be the backend owner's: the backend may be
+// written, and read, concurrently with them. Get and Range behave as the
+// Backend's do, except that the slices they return stay valid until the
+// view is closed.
+//
+// A view pins the data it sees (a persistent backend keeps files it could
+// otherwise delete; the in-memory backend copies the B-tree nodes the owner
+// writes to while the view is open), so close it when the read is done.
+// Closing the backend closes its views.
+type ReadView interface {
+	Get(key []byte) (value []byte, ok bool, err error)
+	Range(start, end []byte) (Iterator, error)
+	// Close releases the view. It is idempotent; Get and Range return
+	// ErrClosed after it.
 	Close() error
 }
 

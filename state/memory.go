@@ -1,6 +1,8 @@
 package state
 
 import (
+	"sync/atomic"
+
 	"github.com/google/btree"
 )
 
@@ -14,9 +16,10 @@ import (
 //
 // Range takes a copy-on-write snapshot of the tree in O(1), so an open
 // iterator costs nothing until the tree is written; the first writes after
-// it copy the B-tree nodes on their path, a few KiB each.
+// it copy the B-tree nodes on their path, a few KiB each. ReadView takes
+// the same snapshot, for another goroutine.
 func NewMemoryBackend() Backend {
-	return &memoryBackend{tree: newTree()}
+	return &memoryBackend{tree: newTree(), closed: new(atomic.Bool)}
 }
 
 // memoryBackend is the Backend returned by NewMemoryBackend. It stores
@@ -27,6 +30,9 @@ type memoryBackend struct {
 	// size is the bytes of the keys and values in tree, kept up to date by
 	// Apply so that ApproximateSize need not walk the tree.
 	size int64
+	// closed is set by Close. Read views, used on other goroutines, share
+	// it, so that they stop when the backend closes.
+	closed *atomic.Bool
 }
 
 var (
@@ -77,6 +83,86 @@ func (m *memoryBackend) Range(start, end []byte) (Iterator, error) {
 // closed, whatever its backend.
 func (m *memoryBackend) Close() error {
 	m.tree, m.size = nil, 0
+	m.closed.Store(true)
+	return nil
+}
+
+// ReadView returns a copy-on-write clone of the tree, made in O(1). The
+// clone and the live tree share their nodes until the owner writes: each
+// write then copies the nodes on its path instead of changing them, so
+// the view reads nodes that nothing writes, and needs no lock.
+func (m *memoryBackend) ReadView() (ReadView, error) {
+	if m.tree == nil {
+		return nil, ErrClosed
+	}
+	return &memoryView{tree: m.tree.Clone(), backendClosed: m.closed}, nil
+}
+
+// memoryView is the ReadView of a memoryBackend.
+type memoryView struct {
+	tree          *btree.BTreeG[entry] // never written; nil after Close
+	backendClosed *atomic.Bool
+}
+
+// usable returns ErrClosed if the view or its backend is closed.
+func (v *memoryView) usable() error {
+	if v.tree == nil || v.backendClosed.Load() {
+		return ErrClosed
+	}
+	return nil
+}
+
+func (v *memoryView) Get(key []byte) ([]byte, bool, error) {
+	if err := v.usable(); err != nil {
+		return nil, false, err
+	}
+	e, ok := v.tree.Get(entry{key: key})
+	if !ok {
+		return nil, false, nil
+	}
+	return e.value, true, nil
+}
+
+func (v *memoryView) Range(start, end []byte) (Iterator, error) {
+	if err := v.usable(); err != nil {
+		return nil, err
+	}
+	// The view's tree never changes, so the iterator may walk it as is.
+	return &memoryViewIter{view: v, it: newTreeIter(v.tree, start, end)}, nil
+}
+
+func (v *memoryView) Close() error {
+	v.tree = nil
+	return nil
+}
+
+// memoryViewIter is the Iterator of a memoryView.
+type memoryViewIter struct {
+	view   *memoryView
+	it     *treeIter
+	err    error
+	closed bool
+}
+
+func (i *memoryViewIter) Next() bool {
+	if i.closed || i.err != nil {
+		return false
+	}
+	if err := i.view.usable(); err != nil {
+		i.err = err
+		i.it.release()
+		return false
+	}
+	return i.it.next()
+}
+
+func (i *memoryViewIter) Key() []byte   { return i.it.cur().key }
+func (i *memoryViewIter) Value() []byte { return i.it.cur().value }
+func (i *memoryViewIter) Err() error    { return i.err }
+
+func (i *memoryViewIter) Close() error {
+	i.closed = true
+	i.it.release()
 	return nil
 }
 

@@ -3,6 +3,7 @@ package state
 import (
 	"bytes"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/google/btree"
 )
@@ -26,6 +27,8 @@ type Overlay struct {
 	// entry is a pending delete.
 	pending *btree.BTreeG[entry]
 	closed  bool
+	// shut is closed as seen by read views, which other goroutines use.
+	shut *atomic.Bool
 }
 
 var _ Backend = (*Overlay)(nil)
@@ -34,7 +37,7 @@ var _ Backend = (*Overlay)(nil)
 // may still read b directly, where it sees committed writes only; closing
 // the Overlay closes b.
 func NewOverlay(b Backend) *Overlay {
-	return &Overlay{backend: b, pending: newTree()}
+	return &Overlay{backend: b, pending: newTree(), shut: new(atomic.Bool)}
 }
 
 // Get returns the value of key: the pending write of key if there is one
@@ -148,11 +151,72 @@ func (o *Overlay) Range(start, end []byte) (Iterator, error) {
 		return nil, err
 	}
 	return &mergeIter{
-		overlay: o,
+		closed:  func() bool { return o.closed },
 		top:     newTreeIter(o.pending.Clone(), start, end),
 		base:    base,
 		nextTop: true, nextBase: true,
 	}, nil
+}
+
+// ReadView returns a view of the Overlay as it is now: the pending writes
+// merged over a read view of the backend. Interactive queries under
+// exactly-once must not see writes that may yet be discarded: they take
+// their views from the backend, not from the Overlay.
+func (o *Overlay) ReadView() (ReadView, error) {
+	if o.closed {
+		return nil, ErrClosed
+	}
+	base, err := o.backend.ReadView()
+	if err != nil {
+		return nil, err
+	}
+	// The clone is copy-on-write, like the memory backend's views: the
+	// Overlay's later writes, and Clear, leave its nodes alone.
+	return &overlayView{pending: o.pending.Clone(), base: base, overlayClosed: o.shut}, nil
+}
+
+// overlayView is the ReadView of an Overlay.
+type overlayView struct {
+	pending       *btree.BTreeG[entry] // never written
+	base          ReadView
+	closed        bool
+	overlayClosed *atomic.Bool
+}
+
+func (v *overlayView) stopped() bool { return v.closed || v.overlayClosed.Load() }
+
+func (v *overlayView) Get(key []byte) ([]byte, bool, error) {
+	if v.stopped() {
+		return nil, false, ErrClosed
+	}
+	if e, ok := v.pending.Get(entry{key: key}); ok {
+		if e.tombstone() {
+			return nil, false, nil
+		}
+		return e.value, true, nil
+	}
+	return v.base.Get(key)
+}
+
+func (v *overlayView) Range(start, end []byte) (Iterator, error) {
+	if v.stopped() {
+		return nil, ErrClosed
+	}
+	base, err := v.base.Range(start, end)
+	if err != nil {
+		return nil, err
+	}
+	return &mergeIter{
+		closed:  v.stopped,
+		top:     newTreeIter(v.pending, start, end),
+		base:    base,
+		nextTop: true, nextBase: true,
+	}, nil
+}
+
+func (v *overlayView) Close() error {
+	v.closed = true
+	return v.base.Close()
 }
 
 // Close discards the pending writes and closes the backend beneath.
@@ -162,6 +226,7 @@ func (o *Overlay) Close() error {
 		return nil
 	}
 	o.closed = true
+	o.shut.Store(true)
 	o.pending.Clear(false)
 	if err := o.backend.Close(); err != nil {
 		return fmt.Errorf("state: close the overlay's backend: %w", err)
@@ -179,22 +244,22 @@ func (o *Overlay) Close() error {
 // because the base's Key and Value are only valid until its next Next and
 // the merged iterator may be returning them.
 type mergeIter struct {
-	overlay          *Overlay
-	top              *treeIter
-	base             Iterator
-	topOK, baseOK    bool // whether top and base are positioned on an entry
-	nextTop          bool // advance top before the next comparison
-	nextBase         bool // advance base before the next comparison
-	key, value       []byte
-	err              error
-	closed, finished bool
+	closed         func() bool // whether the Overlay or view is closed
+	top            *treeIter
+	base           Iterator
+	topOK, baseOK  bool // whether top and base are positioned on an entry
+	nextTop        bool // advance top before the next comparison
+	nextBase       bool // advance base before the next comparison
+	key, value     []byte
+	err            error
+	done, finished bool // done: closed by its user
 }
 
 func (m *mergeIter) Next() bool {
-	if m.closed || m.finished || m.err != nil {
+	if m.done || m.finished || m.err != nil {
 		return false
 	}
-	if m.overlay.closed {
+	if m.closed() {
 		m.err = ErrClosed
 		return false
 	}
@@ -244,10 +309,10 @@ func (m *mergeIter) Value() []byte { return m.value }
 func (m *mergeIter) Err() error    { return m.err }
 
 func (m *mergeIter) Close() error {
-	if m.closed {
+	if m.done {
 		return nil
 	}
-	m.closed = true
+	m.done = true
 	m.top.release()
 	m.key, m.value = nil, nil
 	if err := m.base.Close(); err != nil {

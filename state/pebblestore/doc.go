@@ -13,6 +13,9 @@
 // changelog offsets right after it, and a checkpoint must never claim data
 // the store could lose in a crash.
 //
+// ReadView gives another goroutine a Pebble snapshot to read while the
+// task writes; Close closes the views still open.
+//
 // A store that cannot be trusted is reported as state.ErrCorruptStore, from
 // Open or from the first read that meets the damage. Stores are caches of
 // their changelogs, so the answer is Destroy and a restore, never a repair.

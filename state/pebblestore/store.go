@@ -156,6 +156,7 @@ func open(dir string, cfg *config) (*store, error) {
 	existing := slices.ContainsFunc(names, func(name string) bool { return name != lockFileName })
 
 	s := &store{dir: dir, fs: cfg.fs, iters: map[*iterator]struct{}{}}
+	s.views.set = map[*view]struct{}{}
 	logger := slogLogger{logger: cfg.logger, dir: dir}
 	popts := &pebble.Options{
 		FormatMajorVersion: pebble.FormatNewest,
@@ -265,6 +266,12 @@ type store struct {
 	// iters are the open iterators, closed by Close: Pebble refuses to close
 	// with iterators open.
 	iters map[*iterator]struct{}
+	// views are the open read views, closed by Close like iters. A view is
+	// closed by whichever goroutine uses it, hence the lock.
+	views struct {
+		sync.Mutex
+		set map[*view]struct{}
+	}
 	// onClose, if set, runs once when the store has closed (see Supplier).
 	onClose func()
 	// broken is set when Pebble failed fatally inside a call of the store
@@ -538,7 +545,7 @@ func (s *store) Close() error {
 	if s.db == nil {
 		return nil
 	}
-	var errs []error
+	errs := []error{s.closeViews()}
 	for i := range s.iters {
 		errs = append(errs, i.stop(state.ErrClosed))
 	}
