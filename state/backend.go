@@ -126,3 +126,24 @@ type RunIngester interface {
 	BulkApplier
 	IngestRun(n int, write func(i int) Write) error
 }
+
+// OffsetRecorder is implemented by persistent backends that can record,
+// atomically with the data, how far into its changelog a store's state
+// reaches, as Kafka Streams' KIP-1035 keeps the changelog offsets in the
+// store itself. A checkpoint file written after the data can then be
+// checked against the store: after a crash that lost the tail of the
+// store's write-ahead log, the store's recorded offset is older than the
+// checkpoint's, and the engine restores the tail instead of trusting the
+// file. Check for it with a type assertion on a Backend.
+type OffsetRecorder interface {
+	// ApplyAt applies batch, as Apply does, and records next (the changelog
+	// offset after the last record the store's state reflects) in the same
+	// atomic batch. With sync it is durable when ApplyAt returns; without,
+	// after the next Sync (see BulkApplier) or synced write. An empty batch
+	// records next alone, as a restore does when it has applied a
+	// changelog up to its end.
+	ApplyAt(batch []Write, next int64, sync bool) error
+	// RecordedOffset returns the offset the last ApplyAt recorded that
+	// survives; ok is false if none was ever recorded.
+	RecordedOffset() (next int64, ok bool, err error)
+}

@@ -13,6 +13,17 @@
 // changelog offsets right after it, and a checkpoint must never claim data
 // the store could lose in a crash.
 //
+// A store also implements state.OffsetRecorder: ApplyAt writes the
+// changelog offset the store has reached in the same Pebble batch as the
+// data, so that a crash that loses the tail of the WAL loses the offset
+// with it, and the store can tell that it is behind a checkpoint file
+// written later (the idea of Kafka Streams' KIP-1035). The offset lives
+// outside the user's key space: every user key is stored behind a tag
+// byte, and the store's metadata behind another. A format marker, written
+// when the store is created, tells this layout from the one before it;
+// Open reports a store without it as state.ErrCorruptStore, so that a
+// store written by an older eddy is wiped and restored, never misread.
+//
 // ReadView gives another goroutine a Pebble snapshot to read while the
 // task writes; Close closes the views still open.
 //

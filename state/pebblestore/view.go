@@ -53,6 +53,7 @@ type view struct {
 	store *store
 	mu    sync.Mutex
 	snap  *pebble.Snapshot // nil once stopped
+	kbuf  []byte           // the DB key of Get's key
 	iters map[*viewIter]struct{}
 }
 
@@ -73,7 +74,8 @@ func (v *view) Get(key []byte) ([]byte, bool, error) {
 	if err := v.usableLocked(); err != nil {
 		return nil, false, err
 	}
-	val, closer, err := v.snap.Get(key)
+	v.kbuf = appendUserKey(v.kbuf[:0], key)
+	val, closer, err := v.snap.Get(v.kbuf)
 	if errors.Is(err, pebble.ErrNotFound) {
 		return nil, false, nil
 	}
@@ -100,10 +102,8 @@ func (v *view) Range(start, end []byte) (state.Iterator, error) {
 	if end != nil && bytes.Compare(start, end) >= 0 {
 		return i, nil // empty: i.it is nil
 	}
-	if len(start) == 0 {
-		start = nil // as in store.Range
-	}
-	it, err := v.snap.NewIter(&pebble.IterOptions{LowerBound: bytes.Clone(start), UpperBound: bytes.Clone(end)})
+	lower, upper := userBounds(start, end)
+	it, err := v.snap.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
 	if err != nil {
 		return nil, v.store.readError("range over a read view", err)
 	}
@@ -167,7 +167,7 @@ func (i *viewIter) Next() bool {
 	if ok {
 		v, err := i.it.ValueAndErr()
 		if err == nil {
-			i.key, i.value = append(i.key[:0], i.it.Key()...), append(i.value[:0], v...)
+			i.key, i.value = append(i.key[:0], i.it.Key()[1:]...), append(i.value[:0], v...) // the key without its userTag
 			return true
 		}
 		i.err = i.view.store.readError("iterate a read view", err)

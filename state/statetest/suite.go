@@ -16,7 +16,8 @@
 // read views used on another goroutine while the backend is written (run
 // the suite with -race), and behaviour after Close. A backend that implements state.Sizer also
 // runs the checks every size must pass (the Sizer test is skipped for one
-// that does not). Properties that need more than one open, such as
+// that does not), and so does one that implements state.OffsetRecorder.
+// Properties that need more than one open, such as
 // persistence across a reopen, and how exact a backend's size is, belong to
 // the backend's own tests.
 package statetest
@@ -61,6 +62,7 @@ func RunBackendTests(t *testing.T, open func(t *testing.T) state.Backend) {
 		{"ReadViewClose", testReadViewClose},
 		{"CloseStopsReadViews", testCloseStopsReadViews},
 		{"Sizer", testSizer},
+		{"OffsetRecorder", testOffsetRecorder},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -835,5 +837,42 @@ func testSizer(t *testing.T, b state.Backend) {
 	}
 	if _, err := sizer.ApproximateSize(); !errors.Is(err, state.ErrClosed) {
 		t.Errorf("ApproximateSize after Close: err = %v, want ErrClosed", err)
+	}
+}
+
+// testOffsetRecorder checks what every state.OffsetRecorder must do within
+// one open: ApplyAt applies its batch and records its offset, an empty
+// batch records the offset alone, and the offset is not one of the
+// backend's keys.
+func testOffsetRecorder(t *testing.T, b state.Backend) {
+	rec, ok := b.(state.OffsetRecorder)
+	if !ok {
+		t.Skip("the backend does not implement state.OffsetRecorder")
+	}
+	recorded := func(want int64, wantOK bool) {
+		t.Helper()
+		next, ok, err := rec.RecordedOffset()
+		if err != nil || ok != wantOK || next != want {
+			t.Fatalf("RecordedOffset = %d, %v, %v; want %d, %v", next, ok, err, want, wantOK)
+		}
+	}
+	recorded(0, false)
+	if err := rec.ApplyAt([]state.Write{put("a", "1"), put("b", "2")}, 5, true); err != nil {
+		t.Fatalf("ApplyAt: %v", err)
+	}
+	recorded(5, true)
+	if err := rec.ApplyAt(nil, 7, false); err != nil {
+		t.Fatalf("ApplyAt of an empty batch: %v", err)
+	}
+	recorded(7, true)
+	if err := rec.ApplyAt([]state.Write{del("a")}, 8, true); err != nil {
+		t.Fatalf("ApplyAt: %v", err)
+	}
+	recorded(8, true)
+	wantRange(t, b, nil, nil, []kv{{"b", "2"}})
+	v := readView(t, b)
+	defer v.Close()
+	if got, err := viewRange(v, nil, nil); err != nil || !slices.Equal(got, []kv{{"b", "2"}}) {
+		t.Errorf("a read view holds %q (err %v), want only the key b", got, err)
 	}
 }
