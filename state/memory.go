@@ -4,6 +4,8 @@ import (
 	"sync/atomic"
 
 	"github.com/google/btree"
+
+	"github.com/eddystream/eddy/internal/kvtree"
 )
 
 // NewMemoryBackend returns an empty Backend that keeps its data in memory,
@@ -19,14 +21,14 @@ import (
 // it copy the B-tree nodes on their path, a few KiB each. ReadView takes
 // the same snapshot, for another goroutine.
 func NewMemoryBackend() Backend {
-	return &memoryBackend{tree: newTree(), closed: new(atomic.Bool)}
+	return &memoryBackend{tree: kvtree.New(), closed: new(atomic.Bool)}
 }
 
 // memoryBackend is the Backend returned by NewMemoryBackend. It stores
-// entries with key and value in one allocation (see newEntry), which saves
+// entries with key and value in one allocation (see kvtree.NewEntry), which saves
 // a heap object per key.
 type memoryBackend struct {
-	tree *btree.BTreeG[entry] // nil after Close
+	tree *btree.BTreeG[kvtree.Entry] // nil after Close
 	// size is the bytes of the keys and values in tree, kept up to date by
 	// Apply so that ApproximateSize need not walk the tree.
 	size int64
@@ -44,11 +46,11 @@ func (m *memoryBackend) Get(key []byte) ([]byte, bool, error) {
 	if m.tree == nil {
 		return nil, false, ErrClosed
 	}
-	e, ok := m.tree.Get(entry{key: key})
+	e, ok := m.tree.Get(kvtree.Entry{Key: key})
 	if !ok {
 		return nil, false, nil
 	}
-	return e.value, true, nil
+	return e.Value, true, nil
 }
 
 func (m *memoryBackend) Apply(batch []Write) error {
@@ -57,15 +59,15 @@ func (m *memoryBackend) Apply(batch []Write) error {
 	}
 	for _, w := range batch {
 		if w.Delete {
-			if old, ok := m.tree.Delete(entry{key: w.Key}); ok {
-				m.size -= old.bytes()
+			if old, ok := m.tree.Delete(kvtree.Entry{Key: w.Key}); ok {
+				m.size -= old.Bytes()
 			}
 			continue
 		}
-		e := newEntry(w.Key, w.Value)
-		m.size += e.bytes()
+		e := kvtree.NewEntry(w.Key, w.Value)
+		m.size += e.Bytes()
 		if old, ok := m.tree.ReplaceOrInsert(e); ok {
-			m.size -= old.bytes()
+			m.size -= old.Bytes()
 		}
 	}
 	return nil
@@ -75,7 +77,7 @@ func (m *memoryBackend) Range(start, end []byte) (Iterator, error) {
 	if m.tree == nil {
 		return nil, ErrClosed
 	}
-	return &memoryIter{backend: m, it: newTreeIter(m.tree.Clone(), start, end)}, nil
+	return &memoryIter{backend: m, it: kvtree.NewIter(m.tree.Clone(), start, end)}, nil
 }
 
 // Close drops the tree. Iterators still open stop with ErrClosed, although
@@ -100,7 +102,7 @@ func (m *memoryBackend) ReadView() (ReadView, error) {
 
 // memoryView is the ReadView of a memoryBackend.
 type memoryView struct {
-	tree          *btree.BTreeG[entry] // never written; nil after Close
+	tree          *btree.BTreeG[kvtree.Entry] // never written; nil after Close
 	backendClosed *atomic.Bool
 }
 
@@ -116,11 +118,11 @@ func (v *memoryView) Get(key []byte) ([]byte, bool, error) {
 	if err := v.usable(); err != nil {
 		return nil, false, err
 	}
-	e, ok := v.tree.Get(entry{key: key})
+	e, ok := v.tree.Get(kvtree.Entry{Key: key})
 	if !ok {
 		return nil, false, nil
 	}
-	return e.value, true, nil
+	return e.Value, true, nil
 }
 
 func (v *memoryView) Range(start, end []byte) (Iterator, error) {
@@ -128,7 +130,7 @@ func (v *memoryView) Range(start, end []byte) (Iterator, error) {
 		return nil, err
 	}
 	// The view's tree never changes, so the iterator may walk it as is.
-	return &memoryViewIter{view: v, it: newTreeIter(v.tree, start, end)}, nil
+	return &memoryViewIter{view: v, it: kvtree.NewIter(v.tree, start, end)}, nil
 }
 
 func (v *memoryView) Close() error {
@@ -139,7 +141,7 @@ func (v *memoryView) Close() error {
 // memoryViewIter is the Iterator of a memoryView.
 type memoryViewIter struct {
 	view   *memoryView
-	it     *treeIter
+	it     *kvtree.Iter
 	err    error
 	closed bool
 }
@@ -150,19 +152,19 @@ func (i *memoryViewIter) Next() bool {
 	}
 	if err := i.view.usable(); err != nil {
 		i.err = err
-		i.it.release()
+		i.it.Release()
 		return false
 	}
-	return i.it.next()
+	return i.it.Next()
 }
 
-func (i *memoryViewIter) Key() []byte   { return i.it.cur().key }
-func (i *memoryViewIter) Value() []byte { return i.it.cur().value }
+func (i *memoryViewIter) Key() []byte   { return i.it.Cur().Key }
+func (i *memoryViewIter) Value() []byte { return i.it.Cur().Value }
 func (i *memoryViewIter) Err() error    { return i.err }
 
 func (i *memoryViewIter) Close() error {
 	i.closed = true
-	i.it.release()
+	i.it.Release()
 	return nil
 }
 
@@ -189,7 +191,7 @@ func (m *memoryBackend) ApproximateSize() (int64, error) {
 // memoryIter is the Iterator of a memoryBackend.
 type memoryIter struct {
 	backend *memoryBackend
-	it      *treeIter
+	it      *kvtree.Iter
 	err     error
 	closed  bool
 }
@@ -200,18 +202,18 @@ func (i *memoryIter) Next() bool {
 	}
 	if i.backend.tree == nil {
 		i.err = ErrClosed
-		i.it.release()
+		i.it.Release()
 		return false
 	}
-	return i.it.next()
+	return i.it.Next()
 }
 
-func (i *memoryIter) Key() []byte   { return i.it.cur().key }
-func (i *memoryIter) Value() []byte { return i.it.cur().value }
+func (i *memoryIter) Key() []byte   { return i.it.Cur().Key }
+func (i *memoryIter) Value() []byte { return i.it.Cur().Value }
 func (i *memoryIter) Err() error    { return i.err }
 
 func (i *memoryIter) Close() error {
 	i.closed = true
-	i.it.release()
+	i.it.Release()
 	return nil
 }

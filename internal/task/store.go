@@ -6,6 +6,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/eddystream/eddy/internal/overlay"
 	"github.com/eddystream/eddy/state"
 )
 
@@ -14,12 +15,12 @@ import (
 type storeRuntime struct {
 	spec    StoreSpec
 	backend state.Backend
-	overlay *state.Overlay
+	overlay *overlay.Overlay
 	typed   any
 }
 
 func newStoreRuntime(spec StoreSpec, b state.Backend) *storeRuntime {
-	s := &storeRuntime{spec: spec, backend: b, overlay: state.NewOverlay(b)}
+	s := &storeRuntime{spec: spec, backend: b, overlay: overlay.New(b)}
 	s.typed = spec.Typed(s.overlay)
 	return s
 }

@@ -1,4 +1,18 @@
-package state
+// Package overlay owns a task's transactional write buffer over its store
+// backends: the layer that makes exactly-once hold for state.
+//
+// Under exactly-once processing a task's store writes belong to the open
+// Kafka transaction, and a rebalance can abort that transaction at any
+// time. So writes go to the Overlay, reads see the Overlay merged over the
+// backend, and the engine drives it:
+//
+//  1. Records are processed; stores Put and Delete into the Overlay.
+//  2. At commit, Overlay.Pending lists one write per changed key; the engine
+//     sends them to the store's changelog inside the transaction.
+//  3. If the transaction commits, Overlay.Commit applies the writes to the
+//     backend in one atomic Apply, and the engine then writes the checkpoint.
+//  4. If it aborts, Overlay.Discard drops them, so no update is applied twice.
+package overlay
 
 import (
 	"bytes"
@@ -6,6 +20,9 @@ import (
 	"sync/atomic"
 
 	"github.com/google/btree"
+
+	"github.com/eddystream/eddy/internal/kvtree"
+	"github.com/eddystream/eddy/state"
 )
 
 // Overlay is a task's transactional write buffer over a Backend. Writes
@@ -13,7 +30,8 @@ import (
 // the pending writes merged over the backend. See the package documentation
 // for how the engine drives it through a Kafka transaction.
 //
-// An Overlay is itself a Backend, so stores can be written against Backend
+// An Overlay is itself a state.Backend, so stores can be written against
+// Backend
 // and run over an Overlay, and layers compose. Its Apply buffers the batch
 // like a series of Put and Delete calls, and its Close discards pending
 // writes and closes the backend beneath.
@@ -22,22 +40,22 @@ import (
 // takes no locks. It copies the keys and values it is given, so callers may
 // reuse their buffers.
 type Overlay struct {
-	backend Backend
+	backend state.Backend
 	// pending holds one entry per written key, ordered by key; a tombstone
 	// entry is a pending delete.
-	pending *btree.BTreeG[entry]
+	pending *btree.BTreeG[kvtree.Entry]
 	closed  bool
 	// shut is closed as seen by read views, which other goroutines use.
 	shut *atomic.Bool
 }
 
-var _ Backend = (*Overlay)(nil)
+var _ state.Backend = (*Overlay)(nil)
 
-// NewOverlay returns an Overlay with no pending writes over b. The caller
+// New returns an Overlay with no pending writes over b. The caller
 // may still read b directly, where it sees committed writes only; closing
 // the Overlay closes b.
-func NewOverlay(b Backend) *Overlay {
-	return &Overlay{backend: b, pending: newTree(), shut: new(atomic.Bool)}
+func New(b state.Backend) *Overlay {
+	return &Overlay{backend: b, pending: kvtree.New(), shut: new(atomic.Bool)}
 }
 
 // Get returns the value of key: the pending write of key if there is one
@@ -45,13 +63,13 @@ func NewOverlay(b Backend) *Overlay {
 // returned slice must not be modified.
 func (o *Overlay) Get(key []byte) ([]byte, bool, error) {
 	if o.closed {
-		return nil, false, ErrClosed
+		return nil, false, state.ErrClosed
 	}
-	if e, ok := o.pending.Get(entry{key: key}); ok {
-		if e.tombstone() {
+	if e, ok := o.pending.Get(kvtree.Entry{Key: key}); ok {
+		if e.Tombstone() {
 			return nil, false, nil
 		}
-		return e.value, true, nil
+		return e.Value, true, nil
 	}
 	return o.backend.Get(key)
 }
@@ -62,7 +80,7 @@ func (o *Overlay) Put(key, value []byte) {
 	if o.closed {
 		return
 	}
-	o.pending.ReplaceOrInsert(newEntry(key, value))
+	o.pending.ReplaceOrInsert(kvtree.NewEntry(key, value))
 }
 
 // Delete buffers the removal of key. The delete is kept, and committed,
@@ -73,14 +91,14 @@ func (o *Overlay) Delete(key []byte) {
 	if o.closed {
 		return
 	}
-	o.pending.ReplaceOrInsert(newTombstone(key))
+	o.pending.ReplaceOrInsert(kvtree.NewTombstone(key))
 }
 
 // Apply buffers the batch as if each write were given to Put or Delete in
-// order. It implements Backend; nothing reaches the backend until Commit.
-func (o *Overlay) Apply(batch []Write) error {
+// order. It implements state.Backend; nothing reaches the backend until Commit.
+func (o *Overlay) Apply(batch []state.Write) error {
 	if o.closed {
-		return ErrClosed
+		return state.ErrClosed
 	}
 	for _, w := range batch {
 		if w.Delete {
@@ -102,13 +120,13 @@ func (o *Overlay) Len() int { return o.pending.Len() }
 // the Overlay's own and must not be modified; they are never reused, so
 // they stay valid after Commit and Discard (a producer may hold them until
 // its records are acknowledged).
-func (o *Overlay) Pending() []Write {
+func (o *Overlay) Pending() []state.Write {
 	if o.pending.Len() == 0 {
 		return nil
 	}
-	writes := make([]Write, 0, o.pending.Len())
-	o.pending.Ascend(func(e entry) bool {
-		writes = append(writes, Write{Key: e.key, Value: e.value, Delete: e.tombstone()})
+	writes := make([]state.Write, 0, o.pending.Len())
+	o.pending.Ascend(func(e kvtree.Entry) bool {
+		writes = append(writes, state.Write{Key: e.Key, Value: e.Value, Delete: e.Tombstone()})
 		return true
 	})
 	return writes
@@ -120,13 +138,13 @@ func (o *Overlay) Pending() []Write {
 // with Discard (and restore the store from its changelog).
 func (o *Overlay) Commit() error {
 	if o.closed {
-		return ErrClosed
+		return state.ErrClosed
 	}
 	if o.pending.Len() == 0 {
 		return nil
 	}
 	if err := o.backend.Apply(o.Pending()); err != nil {
-		return fmt.Errorf("state: commit %d pending writes to the backend: %w", o.pending.Len(), err)
+		return fmt.Errorf("overlay: commit %d pending writes to the backend: %w", o.pending.Len(), err)
 	}
 	o.pending.Clear(false)
 	return nil
@@ -140,11 +158,11 @@ func (o *Overlay) Discard() {
 
 // Range iterates [start, end) of the pending writes merged over the
 // backend, in key order: a pending write replaces the backend's value of
-// its key, and pending deletes are skipped. Like a Backend's, the iterator
+// its key, and pending deletes are skipped. Like a state.Backend's, the iterator
 // sees the Overlay as it was when Range was called.
-func (o *Overlay) Range(start, end []byte) (Iterator, error) {
+func (o *Overlay) Range(start, end []byte) (state.Iterator, error) {
 	if o.closed {
-		return nil, ErrClosed
+		return nil, state.ErrClosed
 	}
 	base, err := o.backend.Range(start, end)
 	if err != nil {
@@ -152,7 +170,7 @@ func (o *Overlay) Range(start, end []byte) (Iterator, error) {
 	}
 	return &mergeIter{
 		closed:  func() bool { return o.closed },
-		top:     newTreeIter(o.pending.Clone(), start, end),
+		top:     kvtree.NewIter(o.pending.Clone(), start, end),
 		base:    base,
 		nextTop: true, nextBase: true,
 	}, nil
@@ -162,9 +180,9 @@ func (o *Overlay) Range(start, end []byte) (Iterator, error) {
 // merged over a read view of the backend. Interactive queries under
 // exactly-once must not see writes that may yet be discarded: they take
 // their views from the backend, not from the Overlay.
-func (o *Overlay) ReadView() (ReadView, error) {
+func (o *Overlay) ReadView() (state.ReadView, error) {
 	if o.closed {
-		return nil, ErrClosed
+		return nil, state.ErrClosed
 	}
 	base, err := o.backend.ReadView()
 	if err != nil {
@@ -175,10 +193,10 @@ func (o *Overlay) ReadView() (ReadView, error) {
 	return &overlayView{pending: o.pending.Clone(), base: base, overlayClosed: o.shut}, nil
 }
 
-// overlayView is the ReadView of an Overlay.
+// overlayView is the state.ReadView of an Overlay.
 type overlayView struct {
-	pending       *btree.BTreeG[entry] // never written
-	base          ReadView
+	pending       *btree.BTreeG[kvtree.Entry] // never written
+	base          state.ReadView
 	closed        bool
 	overlayClosed *atomic.Bool
 }
@@ -187,20 +205,20 @@ func (v *overlayView) stopped() bool { return v.closed || v.overlayClosed.Load()
 
 func (v *overlayView) Get(key []byte) ([]byte, bool, error) {
 	if v.stopped() {
-		return nil, false, ErrClosed
+		return nil, false, state.ErrClosed
 	}
-	if e, ok := v.pending.Get(entry{key: key}); ok {
-		if e.tombstone() {
+	if e, ok := v.pending.Get(kvtree.Entry{Key: key}); ok {
+		if e.Tombstone() {
 			return nil, false, nil
 		}
-		return e.value, true, nil
+		return e.Value, true, nil
 	}
 	return v.base.Get(key)
 }
 
-func (v *overlayView) Range(start, end []byte) (Iterator, error) {
+func (v *overlayView) Range(start, end []byte) (state.Iterator, error) {
 	if v.stopped() {
-		return nil, ErrClosed
+		return nil, state.ErrClosed
 	}
 	base, err := v.base.Range(start, end)
 	if err != nil {
@@ -208,7 +226,7 @@ func (v *overlayView) Range(start, end []byte) (Iterator, error) {
 	}
 	return &mergeIter{
 		closed:  v.stopped,
-		top:     newTreeIter(v.pending, start, end),
+		top:     kvtree.NewIter(v.pending, start, end),
 		base:    base,
 		nextTop: true, nextBase: true,
 	}, nil
@@ -220,7 +238,7 @@ func (v *overlayView) Close() error {
 }
 
 // Close discards the pending writes and closes the backend beneath.
-// Iterators still open stop with ErrClosed. Close is idempotent.
+// Iterators still open stop with state.ErrClosed. Close is idempotent.
 func (o *Overlay) Close() error {
 	if o.closed {
 		return nil
@@ -229,7 +247,7 @@ func (o *Overlay) Close() error {
 	o.shut.Store(true)
 	o.pending.Clear(false)
 	if err := o.backend.Close(); err != nil {
-		return fmt.Errorf("state: close the overlay's backend: %w", err)
+		return fmt.Errorf("overlay: close the overlay's backend: %w", err)
 	}
 	return nil
 }
@@ -245,8 +263,8 @@ func (o *Overlay) Close() error {
 // the merged iterator may be returning them.
 type mergeIter struct {
 	closed         func() bool // whether the Overlay or view is closed
-	top            *treeIter
-	base           Iterator
+	top            *kvtree.Iter
+	base           state.Iterator
 	topOK, baseOK  bool // whether top and base are positioned on an entry
 	nextTop        bool // advance top before the next comparison
 	nextBase       bool // advance base before the next comparison
@@ -260,12 +278,12 @@ func (m *mergeIter) Next() bool {
 		return false
 	}
 	if m.closed() {
-		m.err = ErrClosed
+		m.err = state.ErrClosed
 		return false
 	}
 	for {
 		if m.nextTop {
-			m.topOK, m.nextTop = m.top.next(), false
+			m.topOK, m.nextTop = m.top.Next(), false
 		}
 		if m.nextBase {
 			m.baseOK, m.nextBase = m.base.Next(), false
@@ -286,20 +304,20 @@ func (m *mergeIter) Next() bool {
 		case !m.baseOK:
 			cmp = -1 // only top is left
 		default:
-			cmp = bytes.Compare(m.top.cur().key, m.base.Key())
+			cmp = bytes.Compare(m.top.Cur().Key, m.base.Key())
 		}
 		if cmp > 0 {
 			m.key, m.value = m.base.Key(), m.base.Value()
 			m.nextBase = true
 			return true
 		}
-		top := m.top.cur()
+		top := m.top.Cur()
 		m.nextTop = true
 		m.nextBase = cmp == 0
-		if top.tombstone() {
+		if top.Tombstone() {
 			continue
 		}
-		m.key, m.value = top.key, top.value
+		m.key, m.value = top.Key, top.Value
 		return true
 	}
 }
@@ -313,10 +331,10 @@ func (m *mergeIter) Close() error {
 		return nil
 	}
 	m.done = true
-	m.top.release()
+	m.top.Release()
 	m.key, m.value = nil, nil
 	if err := m.base.Close(); err != nil {
-		return fmt.Errorf("state: close the overlay's backend iterator: %w", err)
+		return fmt.Errorf("overlay: close the overlay's backend iterator: %w", err)
 	}
 	return nil
 }
