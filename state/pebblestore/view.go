@@ -180,9 +180,17 @@ func (i *viewIter) Next() bool {
 	return false
 }
 
+// Key and Value return the copies Next made. Only Next, on the reader's
+// goroutine, writes them: stopLocked, which the store's Close calls from
+// the owner's, leaves them alone.
 func (i *viewIter) Key() []byte   { return i.key }
 func (i *viewIter) Value() []byte { return i.value }
-func (i *viewIter) Err() error    { return i.err }
+
+func (i *viewIter) Err() error {
+	i.view.mu.Lock()
+	defer i.view.mu.Unlock()
+	return i.err
+}
 
 func (i *viewIter) Close() error {
 	i.view.mu.Lock()
@@ -197,7 +205,7 @@ func (i *viewIter) stopLocked(cause error) error {
 		return nil
 	}
 	err := i.it.Close()
-	i.it, i.key, i.value = nil, nil, nil
+	i.it = nil
 	delete(i.view.iters, i)
 	if i.err == nil {
 		i.err = cause

@@ -61,6 +61,7 @@ func RunBackendTests(t *testing.T, open func(t *testing.T) state.Backend) {
 		{"ReadViewWhileWriting", testReadViewWhileWriting},
 		{"ReadViewClose", testReadViewClose},
 		{"CloseStopsReadViews", testCloseStopsReadViews},
+		{"CloseWhileReadingAView", testCloseWhileReadingAView},
 		{"Sizer", testSizer},
 		{"OffsetRecorder", testOffsetRecorder},
 	}
@@ -874,5 +875,61 @@ func testOffsetRecorder(t *testing.T, b state.Backend) {
 	defer v.Close()
 	if got, err := viewRange(v, nil, nil); err != nil || !slices.Equal(got, []kv{{"b", "2"}}) {
 		t.Errorf("a read view holds %q (err %v), want only the key b", got, err)
+	}
+}
+
+// testCloseWhileReadingAView closes the backend while another goroutine
+// reads a view of it: the reader sees the snapshot's data until its calls
+// fail with ErrClosed, never anything else (and, under -race, no race).
+func testCloseWhileReadingAView(t *testing.T, b state.Backend) {
+	var batch []state.Write
+	for i := range 500 {
+		batch = append(batch, put(fmt.Sprintf("k%03d", i), "v"))
+	}
+	apply(t, b, batch...)
+	v := readView(t, b)
+	defer v.Close()
+	reading := make(chan struct{})
+	result := make(chan error, 1)
+	go func() {
+		for pass := 0; ; pass++ {
+			if pass == 1 {
+				close(reading)
+			}
+			it, err := v.Range(nil, nil)
+			if err != nil {
+				result <- err
+				return
+			}
+			n := 0
+			for it.Next() {
+				if string(it.Value()) != "v" {
+					result <- fmt.Errorf("key %q has value %q, want v", it.Key(), it.Value())
+					return
+				}
+				n++
+			}
+			err = it.Err()
+			it.Close()
+			if err != nil {
+				result <- err
+				return
+			}
+			if n != len(batch) {
+				result <- fmt.Errorf("a pass that ended without an error saw %d keys, want %d", n, len(batch))
+				return
+			}
+			if _, _, err := v.Get([]byte("k007")); err != nil {
+				result <- err
+				return
+			}
+		}
+	}()
+	<-reading
+	if err := b.Close(); err != nil {
+		t.Fatalf("Close while a view is read: %v", err)
+	}
+	if err := <-result; !errors.Is(err, state.ErrClosed) {
+		t.Errorf("the reader stopped with %v, want ErrClosed", err)
 	}
 }
