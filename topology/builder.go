@@ -107,9 +107,13 @@ func WithBackend(s state.BackendSupplier) Option {
 	}
 }
 
-// WithoutLogging turns off the changelog of an aggregation's store. Its
-// state is then lost when the task moves or the process restarts; use it
-// only for state that can be rebuilt.
+// WithoutLogging turns off the changelog of a store. Its state is then
+// lost when the task moves or the process restarts; use it only for state
+// that can be rebuilt. Kafka Streams' equivalent is
+// Materialized.withLoggingDisabled.
+//
+// Default: logged, to the changelog topic
+// "<application-id>-<store>-changelog".
 func WithoutLogging() Option { return func(o *options) { o.noLogging = true } }
 
 // WithChangelogConfig sets how a store's changelog topic is created: its
@@ -221,7 +225,8 @@ type StoreOption = Option
 
 // AddKeyValueStore declares a key-value store that processors added with
 // Process or ProcessValues can use by naming it. Options: InMemory,
-// WithBackend, WithoutLogging, WithChangelogConfig, WithCaching. Processors get it as a state.KeyValueStore[K, V].
+// WithBackend, WithoutLogging, WithChangelogConfig, WithCaching. Processors
+// get it as a state.KeyValueStore[K, V].
 func AddKeyValueStore[K, V any](b *Builder, name string, keys serde.Serde[K], values serde.Serde[V], opts ...StoreOption) {
 	if keys == nil || values == nil {
 		b.errorf(name, "store needs a key serde and a value serde")
