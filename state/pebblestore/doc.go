@@ -5,7 +5,10 @@
 // Each task store is one Pebble database in a directory of its own, opened
 // with Open and closed with Close. A process may host dozens of them, so
 // the defaults are small (see DefaultMemTableSize and DefaultCacheSize) and
-// WithCache lets all of them share one block cache. Pebble's log messages
+// WithCache lets all of them share one block cache. The engine opens them
+// through a Supplier (NewSupplier), the state.BackendSupplier whose stores
+// share one block cache; eddy's default for stores declared without a
+// backend of their own. Pebble's log messages
 // go to slog (WithLogger), at Debug level unless they report errors.
 //
 // Apply is durable when it returns: its batch is committed with an fsync of
