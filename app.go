@@ -11,6 +11,7 @@ import (
 	"github.com/eddystream/eddy/admin"
 	"github.com/eddystream/eddy/internal/engine"
 	"github.com/eddystream/eddy/internal/metrics"
+	"github.com/eddystream/eddy/state/pebblestore"
 	"github.com/eddystream/eddy/topology"
 )
 
@@ -45,7 +46,13 @@ func New(top *topology.Topology, opts ...Option) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	eng := engine.New(top, engine.Config{Settings: c.Settings, Metrics: m})
+	// The stores declared without a backend of their own go to Pebble, all
+	// on one block cache of pebblestore.DefaultSupplierCacheSize.
+	stores, err := pebblestore.NewSupplier()
+	if err != nil {
+		return nil, err
+	}
+	eng := engine.New(top, engine.Config{Settings: c.Settings, Metrics: m, DefaultSupplier: stores})
 	return &App{eng: eng, cfg: c, done: make(chan struct{})}, nil
 }
 

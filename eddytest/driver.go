@@ -183,7 +183,7 @@ func (d *Driver) commit() error {
 	}
 	d.pending = nil
 	for _, t := range d.tasks {
-		if err := t.CommitStores(); err != nil {
+		if err := t.CommitStores(func(string) (int64, bool) { return 0, false }); err != nil {
 			return err
 		}
 	}

@@ -27,10 +27,37 @@ type Backend interface {
 	// it, and do not disturb it. Range copies the bounds, so the caller may
 	// reuse them at once.
 	Range(start, end []byte) (Iterator, error)
+	// ReadView returns a consistent, read-only view of the backend as it is
+	// now, for a reader on another goroutine (an interactive query) while
+	// the owner keeps writing. ReadView itself is called by the owner, like
+	// every method of the Backend; the view it returns may then be used by
+	// any goroutine, concurrently with the owner's calls. See ReadView.
+	ReadView() (ReadView, error)
 	// Close releases the backend's resources. Persistent backends keep their
-	// data on disk. Iterators still open stop: their Next returns false and
-	// their Err returns ErrClosed. Close is idempotent; every other method
-	// returns ErrClosed after it.
+	// data on disk. Iterators and read views still open stop: their Next
+	// returns false and their Err, or the view's Get and Range, return
+	// ErrClosed. Close is idempotent; every other method returns ErrClosed
+	// after it.
+	Close() error
+}
+
+// ReadView is a read-only snapshot of a Backend, made by Backend.ReadView:
+// it sees every write applied before it was made and none applied after,
+// however long it lives. A view and its iterators belong to one goroutine
+// at a time, which need not be the backend owner's: the backend may be
+// written, and read, concurrently with them. Get and Range behave as the
+// Backend's do, except that the slices they return stay valid until the
+// view is closed.
+//
+// A view pins the data it sees (a persistent backend keeps files it could
+// otherwise delete; the in-memory backend copies the B-tree nodes the owner
+// writes to while the view is open), so close it when the read is done.
+// Closing the backend closes its views.
+type ReadView interface {
+	Get(key []byte) (value []byte, ok bool, err error)
+	Range(start, end []byte) (Iterator, error)
+	// Close releases the view. It is idempotent; Get and Range return
+	// ErrClosed after it.
 	Close() error
 }
 
@@ -98,4 +125,25 @@ type BulkApplier interface {
 type RunIngester interface {
 	BulkApplier
 	IngestRun(n int, write func(i int) Write) error
+}
+
+// OffsetRecorder is implemented by persistent backends that can record,
+// atomically with the data, how far into its changelog a store's state
+// reaches, as Kafka Streams' KIP-1035 keeps the changelog offsets in the
+// store itself. A checkpoint file written after the data can then be
+// checked against the store: after a crash that lost the tail of the
+// store's write-ahead log, the store's recorded offset is older than the
+// checkpoint's, and the engine restores the tail instead of trusting the
+// file. Check for it with a type assertion on a Backend.
+type OffsetRecorder interface {
+	// ApplyAt applies batch, as Apply does, and records next (the changelog
+	// offset after the last record the store's state reflects) in the same
+	// atomic batch. With sync it is durable when ApplyAt returns; without,
+	// after the next Sync (see BulkApplier) or synced write. An empty batch
+	// records next alone, as a restore does when it has applied a
+	// changelog up to its end.
+	ApplyAt(batch []Write, next int64, sync bool) error
+	// RecordedOffset returns the offset the last ApplyAt recorded that
+	// survives; ok is false if none was ever recorded.
+	RecordedOffset() (next int64, ok bool, err error)
 }

@@ -1,30 +1,31 @@
-// Package state owns eddy's store interfaces and the backends beneath them.
+// Package state owns eddy's stores as their users and their implementers
+// see them: the typed stores processors use, how a store is declared, and
+// the interfaces a storage backend implements.
 //
-// The bottom layer is the Backend: an ordered map from byte keys to byte
-// values with atomic batches, owned by one task goroutine. Two backends ship
-// with eddy: the in-memory backend from NewMemoryBackend, and a persistent
-// backend on Pebble in the pebblestore sub-package (a sub-package, so that a
-// program that keeps its state in memory does not link Pebble).
+// For processors: KeyValue returns a store of a processor context as a
+// KeyValueStore, an ordered, typed key-value store over serdes.
 //
-// Above a backend sits the Overlay, the per-task transactional write buffer
-// that makes exactly-once hold for state. Under exactly-once processing a
-// task's store writes belong to the open Kafka transaction, and a rebalance
-// can abort that transaction at any time. So writes go to the Overlay, reads
-// see the Overlay merged over the backend, and the engine drives it:
+// For declaring stores (see the store options of package topology): a
+// store has a StoreKind (key-value today; window and session stores come
+// next, and a versioned key-value kind after them), a BackendSupplier that
+// makes its backend, and, if it is logged, a ChangelogConfig for its
+// changelog topic. InMemory returns the supplier of in-memory backends;
+// the pebblestore sub-package supplies persistent backends on Pebble (a
+// sub-package, so that a program that keeps its state in memory need not
+// link Pebble).
 //
-//  1. Records are processed; stores Put and Delete into the Overlay.
-//  2. At commit, Overlay.Pending lists one write per changed key; the engine
-//     sends them to the store's changelog inside the transaction.
-//  3. If the transaction commits, Overlay.Commit applies the writes to the
-//     backend in one atomic Apply, and the engine then writes the checkpoint.
-//  4. If it aborts, Overlay.Discard drops them, so no update is applied twice.
-//
-// Stores of typed keys and values, built over serdes, and the logging of
-// their writes to changelog topics are layers above these; they reach the
-// backend only through the interfaces here.
-//
-// Backends report corruption as ErrCorruptStore and use after Close as
-// ErrClosed; those that can count their keys implement Counter. Package
-// statetest holds the conformance suite that every Backend implementation
+// For backend implementers: a Backend is an ordered map from byte keys to
+// byte values with atomic batches, owned by one task goroutine, that gives
+// consistent ReadViews to other goroutines. Backends report corruption as
+// ErrCorruptStore and use after Close as ErrClosed. Optional interfaces
+// let the engine do more with a backend that has them: Counter and Sizer
+// for metrics, BulkApplier and RunIngester for fast restores, and
+// OffsetRecorder to keep the changelog offset in the store itself. Package
+// statetest holds the conformance suite every Backend and BackendSupplier
 // runs.
+//
+// The transactional write buffer between a task's stores and their
+// backends, which makes exactly-once hold for state, is the engine's own
+// (internal/overlay), as is the logging of writes to changelog topics:
+// stores reach their backends only through the interfaces here.
 package state

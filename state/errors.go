@@ -13,6 +13,6 @@ import "errors"
 // or a full disk, are not reported as ErrCorruptStore.
 var ErrCorruptStore = errors.New("state: store is corrupt; wipe its directory and restore it from its changelog")
 
-// ErrClosed is returned by a Backend or Overlay used after Close, and by
+// ErrClosed is returned by a Backend or ReadView used after Close, and by
 // the Err method of an Iterator whose Backend was closed under it.
 var ErrClosed = errors.New("state: store is closed (it was used after Close)")

@@ -7,41 +7,37 @@ import (
 	"github.com/eddystream/eddy/state"
 )
 
-// The engine's use of an Overlay across two transactions: the first aborts,
-// the second commits.
-func ExampleOverlay() {
-	backend := state.NewMemoryBackend()
-	overlay := state.NewOverlay(backend)
-	defer overlay.Close()
-
-	overlay.Put([]byte("apples"), []byte("3"))
-	overlay.Discard() // the transaction aborted: the write is dropped
-
-	overlay.Put([]byte("pears"), []byte("1"))
-	overlay.Put([]byte("apples"), []byte("4"))
-	overlay.Put([]byte("pears"), []byte("2"))
-	overlay.Delete([]byte("plums"))
-	// One changelog record per key, in key order.
-	for _, w := range overlay.Pending() {
-		fmt.Printf("changelog: %s=%q delete=%v\n", w.Key, w.Value, w.Delete)
-	}
-	// The transaction committed: make its writes part of the store.
-	if err := overlay.Commit(); err != nil {
-		log.Fatal(err)
-	}
-
-	it, err := backend.Range(nil, nil)
+// A read view, as a query on another goroutine would take it, keeps
+// seeing the store as it was while the owner goes on writing.
+func ExampleBackend_ReadView() {
+	backend, err := state.InMemory().Open("", nil)
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer it.Close()
-	for it.Next() {
-		fmt.Printf("store: %s=%s\n", it.Key(), it.Value())
+	defer backend.Close()
+	if err := backend.Apply([]state.Write{{Key: []byte("apples"), Value: []byte("3")}}); err != nil {
+		log.Fatal(err)
 	}
+
+	view, err := backend.ReadView()
+	if err != nil {
+		log.Fatal(err)
+	}
+	// The owner writes on.
+	if err := backend.Apply([]state.Write{{Key: []byte("apples"), Value: []byte("4")}, {Key: []byte("pears"), Value: []byte("1")}}); err != nil {
+		log.Fatal(err)
+	}
+	read := make(chan string)
+	go func() { // a reader on another goroutine
+		defer view.Close()
+		v, _, _ := view.Get([]byte("apples"))
+		_, pears, _ := view.Get([]byte("pears"))
+		read <- fmt.Sprintf("view: apples=%s, pears present: %v", v, pears)
+	}()
+	fmt.Println(<-read)
+	v, _, _ := backend.Get([]byte("apples"))
+	fmt.Printf("store: apples=%s\n", v)
 	// Output:
-	// changelog: apples="4" delete=false
-	// changelog: pears="2" delete=false
-	// changelog: plums="" delete=true
+	// view: apples=3, pears present: false
 	// store: apples=4
-	// store: pears=2
 }

@@ -1,7 +1,11 @@
 package state
 
 import (
+	"sync/atomic"
+
 	"github.com/google/btree"
+
+	"github.com/eddystream/eddy/internal/kvtree"
 )
 
 // NewMemoryBackend returns an empty Backend that keeps its data in memory,
@@ -14,19 +18,23 @@ import (
 //
 // Range takes a copy-on-write snapshot of the tree in O(1), so an open
 // iterator costs nothing until the tree is written; the first writes after
-// it copy the B-tree nodes on their path, a few KiB each.
+// it copy the B-tree nodes on their path, a few KiB each. ReadView takes
+// the same snapshot, for another goroutine.
 func NewMemoryBackend() Backend {
-	return &memoryBackend{tree: newTree()}
+	return &memoryBackend{tree: kvtree.New(), closed: new(atomic.Bool)}
 }
 
 // memoryBackend is the Backend returned by NewMemoryBackend. It stores
-// entries with key and value in one allocation (see newEntry), which saves
+// entries with key and value in one allocation (see kvtree.NewEntry), which saves
 // a heap object per key.
 type memoryBackend struct {
-	tree *btree.BTreeG[entry] // nil after Close
+	tree *btree.BTreeG[kvtree.Entry] // nil after Close
 	// size is the bytes of the keys and values in tree, kept up to date by
 	// Apply so that ApproximateSize need not walk the tree.
 	size int64
+	// closed is set by Close. Read views, used on other goroutines, share
+	// it, so that they stop when the backend closes.
+	closed *atomic.Bool
 }
 
 var (
@@ -38,11 +46,11 @@ func (m *memoryBackend) Get(key []byte) ([]byte, bool, error) {
 	if m.tree == nil {
 		return nil, false, ErrClosed
 	}
-	e, ok := m.tree.Get(entry{key: key})
+	e, ok := m.tree.Get(kvtree.Entry{Key: key})
 	if !ok {
 		return nil, false, nil
 	}
-	return e.value, true, nil
+	return e.Value, true, nil
 }
 
 func (m *memoryBackend) Apply(batch []Write) error {
@@ -51,15 +59,15 @@ func (m *memoryBackend) Apply(batch []Write) error {
 	}
 	for _, w := range batch {
 		if w.Delete {
-			if old, ok := m.tree.Delete(entry{key: w.Key}); ok {
-				m.size -= old.bytes()
+			if old, ok := m.tree.Delete(kvtree.Entry{Key: w.Key}); ok {
+				m.size -= old.Bytes()
 			}
 			continue
 		}
-		e := newEntry(w.Key, w.Value)
-		m.size += e.bytes()
+		e := kvtree.NewEntry(w.Key, w.Value)
+		m.size += e.Bytes()
 		if old, ok := m.tree.ReplaceOrInsert(e); ok {
-			m.size -= old.bytes()
+			m.size -= old.Bytes()
 		}
 	}
 	return nil
@@ -69,7 +77,7 @@ func (m *memoryBackend) Range(start, end []byte) (Iterator, error) {
 	if m.tree == nil {
 		return nil, ErrClosed
 	}
-	return &memoryIter{backend: m, it: newTreeIter(m.tree.Clone(), start, end)}, nil
+	return &memoryIter{backend: m, it: kvtree.NewIter(m.tree.Clone(), start, end)}, nil
 }
 
 // Close drops the tree. Iterators still open stop with ErrClosed, although
@@ -77,6 +85,86 @@ func (m *memoryBackend) Range(start, end []byte) (Iterator, error) {
 // closed, whatever its backend.
 func (m *memoryBackend) Close() error {
 	m.tree, m.size = nil, 0
+	m.closed.Store(true)
+	return nil
+}
+
+// ReadView returns a copy-on-write clone of the tree, made in O(1). The
+// clone and the live tree share their nodes until the owner writes: each
+// write then copies the nodes on its path instead of changing them, so
+// the view reads nodes that nothing writes, and needs no lock.
+func (m *memoryBackend) ReadView() (ReadView, error) {
+	if m.tree == nil {
+		return nil, ErrClosed
+	}
+	return &memoryView{tree: m.tree.Clone(), backendClosed: m.closed}, nil
+}
+
+// memoryView is the ReadView of a memoryBackend.
+type memoryView struct {
+	tree          *btree.BTreeG[kvtree.Entry] // never written; nil after Close
+	backendClosed *atomic.Bool
+}
+
+// usable returns ErrClosed if the view or its backend is closed.
+func (v *memoryView) usable() error {
+	if v.tree == nil || v.backendClosed.Load() {
+		return ErrClosed
+	}
+	return nil
+}
+
+func (v *memoryView) Get(key []byte) ([]byte, bool, error) {
+	if err := v.usable(); err != nil {
+		return nil, false, err
+	}
+	e, ok := v.tree.Get(kvtree.Entry{Key: key})
+	if !ok {
+		return nil, false, nil
+	}
+	return e.Value, true, nil
+}
+
+func (v *memoryView) Range(start, end []byte) (Iterator, error) {
+	if err := v.usable(); err != nil {
+		return nil, err
+	}
+	// The view's tree never changes, so the iterator may walk it as is.
+	return &memoryViewIter{view: v, it: kvtree.NewIter(v.tree, start, end)}, nil
+}
+
+func (v *memoryView) Close() error {
+	v.tree = nil
+	return nil
+}
+
+// memoryViewIter is the Iterator of a memoryView.
+type memoryViewIter struct {
+	view   *memoryView
+	it     *kvtree.Iter
+	err    error
+	closed bool
+}
+
+func (i *memoryViewIter) Next() bool {
+	if i.closed || i.err != nil {
+		return false
+	}
+	if err := i.view.usable(); err != nil {
+		i.err = err
+		i.it.Release()
+		return false
+	}
+	return i.it.Next()
+}
+
+func (i *memoryViewIter) Key() []byte   { return i.it.Cur().Key }
+func (i *memoryViewIter) Value() []byte { return i.it.Cur().Value }
+func (i *memoryViewIter) Err() error    { return i.err }
+
+func (i *memoryViewIter) Close() error {
+	i.closed = true
+	i.it.Release()
 	return nil
 }
 
@@ -103,7 +191,7 @@ func (m *memoryBackend) ApproximateSize() (int64, error) {
 // memoryIter is the Iterator of a memoryBackend.
 type memoryIter struct {
 	backend *memoryBackend
-	it      *treeIter
+	it      *kvtree.Iter
 	err     error
 	closed  bool
 }
@@ -114,18 +202,18 @@ func (i *memoryIter) Next() bool {
 	}
 	if i.backend.tree == nil {
 		i.err = ErrClosed
-		i.it.release()
+		i.it.Release()
 		return false
 	}
-	return i.it.next()
+	return i.it.Next()
 }
 
-func (i *memoryIter) Key() []byte   { return i.it.cur().key }
-func (i *memoryIter) Value() []byte { return i.it.cur().value }
+func (i *memoryIter) Key() []byte   { return i.it.Cur().Key }
+func (i *memoryIter) Value() []byte { return i.it.Cur().Value }
 func (i *memoryIter) Err() error    { return i.err }
 
 func (i *memoryIter) Close() error {
 	i.closed = true
-	i.it.release()
+	i.it.Release()
 	return nil
 }

@@ -241,10 +241,11 @@ func (t *Topology) taskSpecs(appID string) []*task.Spec {
 		spec := &task.Spec{ID: st.id, SourceTopics: subs[i].SourceTopics}
 		for _, s := range st.stores {
 			decl := t.stores[s]
-			ss := task.StoreSpec{Name: s, Persistent: decl.persistent}
+			ss := task.StoreSpec{Name: s, Kind: decl.kind, Supplier: decl.backend, Cached: decl.cached}
 			topic := s
 			if decl.logged {
 				ss.ChangelogTopic = ChangelogTopic(appID, s)
+				ss.Changelog = decl.changelog
 				topic = ss.ChangelogTopic
 			}
 			typed := decl.typed

@@ -3,6 +3,7 @@ package topology
 import (
 	"errors"
 	"fmt"
+	"maps"
 
 	"github.com/eddystream/eddy/internal/task"
 	"github.com/eddystream/eddy/serde"
@@ -63,9 +64,14 @@ type Option func(*options)
 type options struct {
 	name       string
 	store      string
-	inMemory   bool
+	backend    state.BackendSupplier
 	noLogging  bool
+	changelog  *state.ChangelogConfig
+	cached     bool
 	partitions int
+	// errs are the problems with the options themselves, reported by
+	// Build against the node or store they configure.
+	errs []string
 }
 
 // Named names the operation's node. Names must be unique in a topology;
@@ -77,15 +83,61 @@ func Named(name string) Option { return func(o *options) { o.name = name } }
 // topic when the grouping is not Named.
 func StoreName(name string) Option { return func(o *options) { o.store = name } }
 
-// InMemory keeps an aggregation's store in memory instead of on disk
-// (Pebble). An in-memory store is restored in full from its changelog
-// whenever its task starts.
-func InMemory() Option { return func(o *options) { o.inMemory = true } }
+// InMemory keeps a store in memory instead of on disk; it is
+// WithBackend(state.InMemory()). An in-memory store is restored in full
+// from its changelog whenever its task starts. Kafka Streams' equivalent is
+// Materialized.as(Stores.inMemoryKeyValueStore(name)).
+func InMemory() Option { return WithBackend(state.InMemory()) }
 
-// WithoutLogging turns off the changelog of an aggregation's store. Its
-// state is then lost when the task moves or the process restarts; use it
-// only for state that can be rebuilt.
+// WithBackend sets the supplier of a store's backend: state.InMemory(),
+// a pebblestore.Supplier with options of its own, or a supplier you
+// implement. When InMemory and WithBackend are both given, the last wins.
+// Kafka Streams' equivalent is Materialized.as(KeyValueBytesStoreSupplier).
+//
+// Default: the application's persistent supplier, Pebble on a block cache
+// that all of the process's stores share (Kafka Streams' default is
+// RocksDB).
+func WithBackend(s state.BackendSupplier) Option {
+	return func(o *options) {
+		if s == nil {
+			o.errs = append(o.errs, "WithBackend: the supplier is nil; pass state.InMemory() or a pebblestore.Supplier")
+			return
+		}
+		o.backend = s
+	}
+}
+
+// WithoutLogging turns off the changelog of a store. Its state is then
+// lost when the task moves or the process restarts; use it only for state
+// that can be rebuilt. Kafka Streams' equivalent is
+// Materialized.withLoggingDisabled.
+//
+// Default: logged, to the changelog topic
+// "<application-id>-<store>-changelog".
 func WithoutLogging() Option { return func(o *options) { o.noLogging = true } }
+
+// WithChangelogConfig sets how a store's changelog topic is created: its
+// cleanup policy, retention and other topic configs (see
+// state.ChangelogConfig for each default and what is checked). Build fails
+// if the settings do not suit the store, or if WithoutLogging is given too.
+// Kafka Streams' equivalent is Materialized.withLoggingEnabled(config).
+//
+// Default: the zero state.ChangelogConfig, a compacted topic for a
+// key-value store.
+func WithChangelogConfig(c state.ChangelogConfig) Option {
+	c.Configs = maps.Clone(c.Configs) // the caller may change its map later
+	return func(o *options) { o.changelog = &c }
+}
+
+// WithCaching declares whether a store has a record cache in front of it,
+// which in Kafka Streams absorbs repeated updates of a key between commits
+// and forwards only the last (Materialized.withCachingEnabled and
+// withCachingDisabled). eddy has no record cache yet: the setting is
+// recorded with the store and changes nothing, and every update is
+// forwarded and logged as it happens.
+//
+// Default: false.
+func WithCaching(enabled bool) Option { return func(o *options) { o.cached = enabled } }
 
 // WithPartitions sets the partition count of the repartition topic a
 // grouping creates (default: the partition count of the sub-topology that
@@ -136,11 +188,15 @@ var ErrBuilt = errors.New("topology: the builder was already built; start a new 
 
 // storeDecl is a declared store.
 type storeDecl struct {
-	name       string
-	persistent bool
-	logged     bool
-	typed      func(raw state.RawStore, topic string) any
-	users      []*node
+	name    string
+	kind    state.StoreKind
+	backend state.BackendSupplier // nil: the application's default
+	logged  bool
+	// changelog is how the changelog topic is created, if logged.
+	changelog state.ChangelogConfig
+	cached    bool
+	typed     func(raw state.RawStore, topic string) any
+	users     []*node
 }
 
 func (b *Builder) declareStore(name string, o options, typed func(raw state.RawStore, topic string) any) {
@@ -148,7 +204,19 @@ func (b *Builder) declareStore(name string, o options, typed func(raw state.RawS
 		b.errorf(name, "a store with this name is already declared")
 		return
 	}
-	b.stores[name] = &storeDecl{name: name, persistent: !o.inMemory, logged: !o.noLogging, typed: typed}
+	for _, msg := range o.errs {
+		b.errorf(name, "%s", msg)
+	}
+	decl := &storeDecl{name: name, kind: state.KindKeyValue, backend: o.backend, logged: !o.noLogging, cached: o.cached, typed: typed}
+	if o.changelog != nil {
+		decl.changelog = *o.changelog
+		if o.noLogging {
+			b.errorf(name, "WithChangelogConfig and WithoutLogging contradict each other: a store without logging has no changelog")
+		} else if _, err := decl.changelog.TopicConfigs(decl.kind); err != nil {
+			b.errorf(name, "%v", err)
+		}
+	}
+	b.stores[name] = decl
 	b.storeOrder = append(b.storeOrder, name)
 }
 
@@ -157,7 +225,8 @@ type StoreOption = Option
 
 // AddKeyValueStore declares a key-value store that processors added with
 // Process or ProcessValues can use by naming it. Options: InMemory,
-// WithoutLogging. Processors get it as a state.KeyValueStore[K, V].
+// WithBackend, WithoutLogging, WithChangelogConfig, WithCaching. Processors
+// get it as a state.KeyValueStore[K, V].
 func AddKeyValueStore[K, V any](b *Builder, name string, keys serde.Serde[K], values serde.Serde[V], opts ...StoreOption) {
 	if keys == nil || values == nil {
 		b.errorf(name, "store needs a key serde and a value serde")

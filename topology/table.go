@@ -89,7 +89,8 @@ func (t Table[K, V]) StoreName() string { return t.store }
 
 // Count counts the records per key. Records with a null key or value are
 // dropped and counted as dropped, as Kafka Streams does (see Nulls in the
-// package doc). Options: StoreName, InMemory, WithoutLogging, Named.
+// package doc). Options: StoreName, Named, and the store options InMemory,
+// WithBackend, WithoutLogging, WithChangelogConfig and WithCaching.
 func (g GroupedStream[K, V]) Count(opts ...Option) Table[K, int64] {
 	return aggregate(g, "count", func() int64 { return 0 }, func(_ K, _ V, n int64) int64 { return n + 1 }, serde.Int64(), opts)
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/eddystream/eddy/internal/metrics"
 	"github.com/eddystream/eddy/internal/settings"
 	"github.com/eddystream/eddy/serde"
+	"github.com/eddystream/eddy/state/pebblestore"
 	"github.com/eddystream/eddy/topology"
 )
 
@@ -129,7 +130,11 @@ func TestRequestAbortAbortsAndReportsWhenTasksRunAgain(t *testing.T) {
 	st.ReplicationFactor, st.SessionTimeout, st.HeartbeatInterval = -1, 10*time.Second, time.Second
 	st.ProbingRebalanceInterval = 10 * time.Minute
 	st.TaskTimeout, st.ShutdownTimeout = time.Minute, 30*time.Second
-	e := New(top, Config{Settings: st, Metrics: m})
+	sup, err := pebblestore.NewSupplier()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := New(top, Config{Settings: st, Metrics: m, DefaultSupplier: sup})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	errc := make(chan error, 1)

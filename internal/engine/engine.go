@@ -13,7 +13,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/cockroachdb/pebble/v2"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -21,6 +20,7 @@ import (
 	"github.com/eddystream/eddy/internal/settings"
 	"github.com/eddystream/eddy/internal/task"
 	"github.com/eddystream/eddy/processor"
+	"github.com/eddystream/eddy/state"
 	"github.com/eddystream/eddy/topology"
 )
 
@@ -31,6 +31,10 @@ type Config struct {
 	settings.Settings
 	// Metrics receives the engine's metrics. Required.
 	Metrics *metrics.Metrics
+	// DefaultSupplier makes the backends of the stores declared without a
+	// supplier of their own. Required; package eddy fills it with a persistent
+	// supplier whose stores share one block cache.
+	DefaultSupplier state.BackendSupplier
 }
 
 // Engine runs a topology. Run it once.
@@ -42,9 +46,6 @@ type Engine struct {
 	layout  *layout
 	procID  string
 	skipped atomic.Int64
-	// cache is the block cache every persistent store of the process
-	// shares, so one budget covers them all however many tasks run here.
-	cache *pebble.Cache
 	// adm lists changelog end offsets when a worker leads a rebalance.
 	adm      *kadm.Client
 	standbys *standbyManager
@@ -81,10 +82,6 @@ type testHooks struct {
 	// beforeOpenStore runs before a persistent store is opened.
 	beforeOpenStore func(dir string)
 }
-
-// storeCacheBytes is the size of the shared block cache of the persistent
-// stores.
-const storeCacheBytes = 64 << 20
 
 // New returns an engine for top.
 func New(top *topology.Topology, cfg Config) *Engine {
@@ -129,11 +126,14 @@ func (e *Engine) Run(ctx context.Context) (err error) {
 			e.failed.Store(&err)
 		}
 	}()
+	if e.cfg.DefaultSupplier == nil {
+		return errors.New("eddy: the engine has no default store supplier (Config.DefaultSupplier)")
+	}
 	stopWatch := context.AfterFunc(ctx, func() { e.stopping.Store(true) })
 	defer stopWatch()
 	defer e.registerForAbort()() // eddy bench's RequestAbort (aborthook.go)
 	// abandoned is set when Run returns while a worker did not stop: what
-	// it may still use (the state directory, clients, the cache) is then
+	// it may still use (the state directory, clients, stores) is then
 	// left alone.
 	abandoned := false
 	// Locked before anything else, the process id included: a second
@@ -174,19 +174,13 @@ func (e *Engine) Run(ctx context.Context) (err error) {
 		return err
 	}
 	e.loadOffsetSums()
-	e.cache = pebble.NewCache(storeCacheBytes)
 	if e.standbys, err = newStandbyManager(e); err != nil {
-		e.cache.Unref()
 		return err
 	}
-	// The standby stores use the cache: close them first. Each open store
-	// holds its own reference to the cache; this one is released once every
-	// worker has stopped and closed its stores.
 	defer func() {
 		if !abandoned {
 			e.standbys.close()
 			e.closer.wait()
-			e.cache.Unref()
 		}
 	}()
 	e.log.Info("eddy starting", "application", e.cfg.ApplicationID, "process", e.procID, "workers", e.cfg.Workers, "tasks_per_subtopology", e.layout.partitions)

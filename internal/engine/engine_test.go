@@ -19,6 +19,7 @@ import (
 	"github.com/eddystream/eddy/internal/metrics"
 	"github.com/eddystream/eddy/internal/settings"
 	"github.com/eddystream/eddy/serde"
+	"github.com/eddystream/eddy/state/pebblestore"
 	"github.com/eddystream/eddy/topology"
 )
 
@@ -57,7 +58,11 @@ func testConfig(t *testing.T, addrs []string, app string, exactlyOnce bool) Conf
 	st.ProbingRebalanceInterval = time.Minute
 	st.TaskTimeout = time.Minute
 	st.ShutdownTimeout = 10 * time.Second
-	return Config{Settings: st, Metrics: m}
+	sup, err := pebblestore.NewSupplier()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Config{Settings: st, Metrics: m, DefaultSupplier: sup}
 }
 
 // runEngine runs e until the test ends and checks that Run returned nil.
@@ -377,8 +382,10 @@ func TestSlowStoreOpenKeepsTheMemberInTheGroup(t *testing.T) {
 		<-release
 	}
 	runEngine(t, a)
-	for blocked.Load() == 0 {
-		time.Sleep(10 * time.Millisecond)
+	for wait := time.Now().Add(20 * time.Second); blocked.Load() == 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(wait) {
+			t.Fatal("no store open began")
+		}
 	}
 	cfgB := testConfig(t, addrs, "slowopen", false)
 	cfgB.SessionTimeout = 2 * time.Second

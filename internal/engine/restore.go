@@ -144,7 +144,9 @@ func (rs *restorer) openAndRestore(ctx context.Context, id processor.TaskID) (ts
 			ends[res.Partition] = res.EndOffset
 		}
 		ts.advance(ends)
-		// Each StoreTarget synced its store (changelog.Syncer).
+		if err := ts.recordEnds(ends); err != nil {
+			return fail(err)
+		}
 		if err := ts.writeCheckpoint(); err != nil {
 			return fail(err)
 		}

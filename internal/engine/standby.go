@@ -309,7 +309,7 @@ func (sm *standbyManager) reconcileLocked(now time.Time) {
 			continue
 		}
 		if now.Sub(sb.lastCheckpoint) >= standbyCheckpointInterval {
-			if err := sb.stores.syncAndCheckpoint(); err != nil {
+			if err := sb.stores.writeCheckpoint(); err != nil {
 				sm.log.Warn("write standby checkpoint", "task", id, "err", err)
 			}
 			sb.lastCheckpoint = now
@@ -369,7 +369,7 @@ func (sm *standbyManager) openLocked(id processor.TaskID, now time.Time) error {
 func (sm *standbyManager) closeLocked(id processor.TaskID, sb *standbyTask) {
 	sm.removeLocked(id, sb)
 	sm.e.metrics.task(id).ClearStandbyLag()
-	if err := sb.stores.syncAndCheckpoint(); err != nil {
+	if err := sb.stores.writeCheckpoint(); err != nil {
 		sm.log.Warn("write standby checkpoint", "task", id, "err", err)
 	}
 	if err := sb.stores.close(); err != nil {
@@ -415,7 +415,7 @@ func (sm *standbyManager) apply(fetches kgo.Fetches) error {
 			next = r.Offset + 1
 		}
 		if len(batch) > 0 {
-			if err := applyNoSync(sb.stores.backends[s.store], batch); err != nil {
+			if err := applyNoSync(sb.stores.backends[s.store], batch, next); err != nil {
 				errs = append(errs, fmt.Errorf("task %s: store %q: %w", sb.stores.id, s.store, err))
 				sm.closeLocked(sb.stores.id, sb)
 				return
@@ -537,9 +537,14 @@ func sortedIDs(set map[processor.TaskID]bool) []processor.TaskID {
 	return ids
 }
 
-// applyNoSync applies a replayed batch without an fsync where the backend
-// allows it: the standby syncs before each checkpoint instead.
-func applyNoSync(b state.Backend, batch []state.Write) error {
+// applyNoSync applies a replayed batch, which ends before changelog
+// offset next, without an fsync where the backend allows it: the standby
+// syncs before each checkpoint instead. A backend that records its offset
+// (state.OffsetRecorder) records next with the batch.
+func applyNoSync(b state.Backend, batch []state.Write, next int64) error {
+	if rec, ok := b.(state.OffsetRecorder); ok {
+		return rec.ApplyAt(batch, next, false)
+	}
 	if bulk, ok := b.(state.BulkApplier); ok {
 		return bulk.ApplyNoSync(batch)
 	}

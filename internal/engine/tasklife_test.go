@@ -6,12 +6,12 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/cockroachdb/pebble/v2"
-
 	"github.com/eddystream/eddy/internal/changelog"
 	"github.com/eddystream/eddy/internal/settings"
 	"github.com/eddystream/eddy/internal/task"
 	"github.com/eddystream/eddy/processor"
+	"github.com/eddystream/eddy/state"
+	"github.com/eddystream/eddy/state/pebblestore"
 )
 
 // TestTaskTransitions checks every pair of states against the tables: an
@@ -67,12 +67,14 @@ func TestTaskTransitions(t *testing.T) {
 // and once checkpointRecords offsets have passed since the last write,
 // not on every commit; and a reopened task reads what was written.
 func TestCheckpointNeverMovesBackwards(t *testing.T) {
-	e := &Engine{
-		cfg:   Config{Settings: settings.Settings{StateDir: t.TempDir(), ApplicationID: "app"}},
-		specs: map[int]*task.Spec{0: {ID: 0, Stores: []task.StoreSpec{{Name: "s", ChangelogTopic: "app-s-changelog", Persistent: true}}}},
+	sup, err := pebblestore.NewSupplier()
+	if err != nil {
+		t.Fatal(err)
 	}
-	e.cache = pebble.NewCache(8 << 20)
-	defer e.cache.Unref()
+	e := &Engine{
+		cfg:   Config{Settings: settings.Settings{StateDir: t.TempDir(), ApplicationID: "app"}, DefaultSupplier: sup},
+		specs: map[int]*task.Spec{0: {ID: 0, Stores: []task.StoreSpec{{Name: "s", Kind: state.KindKeyValue, ChangelogTopic: "app-s-changelog"}}}},
+	}
 	id := processor.TaskID{Subtopology: 0, Partition: 3}
 	tp := changelog.TopicPartition{Topic: "app-s-changelog", Partition: 3}
 	log := slog.New(slog.DiscardHandler)
@@ -150,5 +152,68 @@ func TestCollectorKeepsTheHighestAcknowledgedOffset(t *testing.T) {
 	}
 	if n := len(newCollector().changelogEnds()); n != 0 {
 		t.Fatalf("a new collector has %d ends", n)
+	}
+}
+
+// TestStoreOffsetWinsOverTheCheckpointFile: a store that records its
+// changelog offset with its data (KIP-1035) restores from that offset. A
+// checkpoint file claiming more (the store's write-ahead log lost its tail
+// in a crash, see pebblestore's TestDamagedWALTailReadsAsTornWrite) costs
+// a tail restore instead of a wrong result, and a store without a file
+// keeps its data instead of being wiped.
+func TestStoreOffsetWinsOverTheCheckpointFile(t *testing.T) {
+	sup, err := pebblestore.NewSupplier()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &Engine{
+		cfg:   Config{Settings: settings.Settings{StateDir: t.TempDir(), ApplicationID: "app"}, DefaultSupplier: sup},
+		specs: map[int]*task.Spec{0: {ID: 0, Stores: []task.StoreSpec{{Name: "s", Kind: state.KindKeyValue, ChangelogTopic: "app-s-changelog"}}}},
+	}
+	id := processor.TaskID{Subtopology: 0, Partition: 0}
+	tp := changelog.TopicPartition{Topic: "app-s-changelog", Partition: 0}
+	log := slog.New(slog.DiscardHandler)
+
+	ts, err := e.openTaskStores(id, log, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := ts.backends["s"].(state.OffsetRecorder)
+	if err := rec.ApplyAt([]state.Write{{Key: []byte("k"), Value: []byte("v")}}, 10, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := ts.close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// No checkpoint file: the store's own offset stands, its data stays.
+	ts, err = e.openTaskStores(id, log, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := ts.checkpoint[tp]; !ok || got != 10 {
+		t.Fatalf("without a checkpoint file the restore starts at %d (%v), want the store's 10", got, ok)
+	}
+	if v, ok, err := ts.backends["s"].Get([]byte("k")); err != nil || !ok || string(v) != "v" {
+		t.Fatalf("the store was wiped: Get = %q, %v, %v", v, ok, err)
+	}
+	if err := ts.close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// A file that claims more than the store holds.
+	if err := changelog.WriteCheckpoint(filepath.Join(ts.dir, checkpointFile), changelog.Checkpoint{tp: 20}); err != nil {
+		t.Fatal(err)
+	}
+	ts, err = e.openTaskStores(id, log, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ts.close()
+	if got := ts.checkpoint[tp]; got != 10 {
+		t.Fatalf("with a checkpoint file at 20 and the store at 10 the restore starts at %d, want 10", got)
+	}
+	if jobs := ts.restoreJobs(nil); len(jobs) != 1 || jobs[0].Checkpoint != 10 {
+		t.Fatalf("restore jobs = %+v, want one from offset 10", jobs)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"path/filepath"
 	"time"
 
@@ -14,7 +15,6 @@ import (
 	"github.com/eddystream/eddy/internal/task"
 	"github.com/eddystream/eddy/processor"
 	"github.com/eddystream/eddy/state"
-	"github.com/eddystream/eddy/state/pebblestore"
 )
 
 // lockWait is how long a task waits for its state directory's lock: long
@@ -49,6 +49,7 @@ type taskStores struct {
 	// persistent marks those whose data survives on disk.
 	logged     map[string]changelog.TopicPartition
 	persistent map[string]bool
+	suppliers  map[string]state.BackendSupplier
 	backends   map[string]state.Backend
 	// checkpoint is the changelog offset each persistent store's data
 	// matches (or is ahead of, since the checkpoint file is written only
@@ -73,6 +74,7 @@ func (e *Engine) openTaskStores(id processor.TaskID, log *slog.Logger, lockWait 
 		dir:        taskDir(e.cfg.StateDir, e.cfg.ApplicationID, id),
 		logged:     map[string]changelog.TopicPartition{},
 		persistent: map[string]bool{},
+		suppliers:  map[string]state.BackendSupplier{},
 		backends:   map[string]state.Backend{},
 		checkpoint: changelog.Checkpoint{},
 	}
@@ -86,12 +88,12 @@ func (e *Engine) openTaskStores(id processor.TaskID, log *slog.Logger, lockWait 
 		if s.ChangelogTopic != "" {
 			ts.logged[s.Name] = tp
 		}
-		ts.persistent[s.Name] = s.Persistent
+		ts.suppliers[s.Name] = e.supplier(s)
+		ts.persistent[s.Name] = ts.suppliers[s.Name].Persistent()
 		off, valid := cp[tp]
-		if !valid || s.ChangelogTopic == "" {
-			// Local data that no checkpoint vouches for may be ahead of, or
-			// unrelated to, the changelog: start from nothing.
-			valid = false
+		if s.ChangelogTopic == "" {
+			// Local data of a store without a changelog is unrelated to
+			// anything this task can restore: start from nothing.
 			if err := ts.destroy(s.Name); err != nil {
 				ts.close()
 				return nil, fmt.Errorf("task %s: %w", id, err)
@@ -100,30 +102,59 @@ func (e *Engine) openTaskStores(id processor.TaskID, log *slog.Logger, lockWait 
 		corrupt, err := ts.open(s.Name)
 		if err != nil {
 			ts.close()
-			return nil, fmt.Errorf("task %s: open store %q: %w", id, s.Name, err)
+			return nil, fmt.Errorf("task %s: open store %q (%s): %w", id, s.Name, ts.suppliers[s.Name].Name(), err)
 		}
-		if valid && !corrupt && s.Persistent {
-			ts.checkpoint[tp] = off
+		if !ts.persistent[s.Name] || s.ChangelogTopic == "" || corrupt {
+			continue
 		}
+		// A store that records its changelog offset with its data
+		// (state.OffsetRecorder, KIP-1035) says itself how far it is:
+		// behind the checkpoint file after a crash lost the tail of its
+		// write-ahead log, ahead of it since the file is written only now
+		// and then. It restores from there, with or without a file.
+		if rec, ok := ts.backends[s.Name].(state.OffsetRecorder); ok {
+			next, recorded, err := rec.RecordedOffset()
+			if err != nil {
+				ts.close()
+				return nil, fmt.Errorf("task %s: store %q: read its recorded changelog offset: %w", id, s.Name, err)
+			}
+			if recorded {
+				if valid && next < off {
+					log.Warn("store is behind its checkpoint (its write-ahead log lost its tail in a crash?); restoring the tail from the changelog", "task", id, "store", s.Name, "store_offset", next, "checkpoint", off)
+				}
+				ts.checkpoint[tp] = next
+				continue
+			}
+		}
+		if !valid {
+			// Local data that no checkpoint vouches for may be ahead of, or
+			// unrelated to, the changelog: start from nothing.
+			if err := ts.wipeStore(s.Name); err != nil {
+				ts.close()
+				return nil, fmt.Errorf("task %s: %w", id, err)
+			}
+			continue
+		}
+		ts.checkpoint[tp] = off
 	}
-	ts.written = len(ts.checkpoint) > 0
+	ts.written = len(ts.checkpoint) > 0 && maps.Equal(ts.checkpoint, cp)
 	return ts, nil
 }
 
 // open opens the backend of store, wiping it first if it is corrupt (and
 // then reporting so).
 func (ts *taskStores) open(store string) (corrupt bool, err error) {
-	if !ts.persistent[store] {
-		ts.backends[store] = state.NewMemoryBackend()
-		return false, nil
+	sup := ts.suppliers[store]
+	if h := ts.e.testing.beforeOpenStore; h != nil && sup.Persistent() {
+		h(store)
 	}
 	dir := filepath.Join(ts.dir, store)
-	b, err := ts.e.openStore(dir, ts.log)
+	b, err := sup.Open(dir, ts.log)
 	if errors.Is(err, state.ErrCorruptStore) {
-		ts.log.Warn("store is corrupt; wiping it and restoring it in full from its changelog", "task", ts.id, "store", store, "err", err)
+		ts.log.Warn("store is corrupt; wiping it and restoring it in full from its changelog", "task", ts.id, "store", store, "backend", sup.Name(), "err", err)
 		corrupt = true
-		if err = ts.destroy(store); err == nil {
-			b, err = ts.e.openStore(dir, ts.log)
+		if err = sup.Destroy(dir); err == nil {
+			b, err = sup.Open(dir, ts.log)
 		}
 	}
 	if err != nil {
@@ -138,7 +169,24 @@ func (ts *taskStores) destroy(store string) error {
 	if !ts.persistent[store] {
 		return nil
 	}
-	return pebblestore.Destroy(filepath.Join(ts.dir, store))
+	return ts.suppliers[store].Destroy(filepath.Join(ts.dir, store))
+}
+
+// wipeStore empties one open store: closed, destroyed and opened again.
+func (ts *taskStores) wipeStore(store string) error {
+	if b := ts.backends[store]; b != nil {
+		if err := b.Close(); err != nil {
+			return fmt.Errorf("close store %q: %w", store, err)
+		}
+		delete(ts.backends, store)
+	}
+	if err := ts.destroy(store); err != nil {
+		return err
+	}
+	if _, err := ts.open(store); err != nil {
+		return fmt.Errorf("open store %q: %w", store, err)
+	}
+	return nil
 }
 
 // wipe empties every store and forgets the checkpoint, for a task whose
@@ -147,25 +195,15 @@ func (ts *taskStores) destroy(store string) error {
 // the stores restore in full. The directory stays locked.
 func (ts *taskStores) wipe() error {
 	var errs []error
-	for name, b := range ts.backends {
-		if err := b.Close(); err != nil {
-			errs = append(errs, fmt.Errorf("close store %q: %w", name, err))
-		}
-		delete(ts.backends, name)
-	}
 	if err := changelog.DeleteCheckpoint(filepath.Join(ts.dir, checkpointFile)); err != nil {
 		errs = append(errs, err)
 	}
 	ts.checkpoint = changelog.Checkpoint{}
 	ts.written, ts.sinceWrite = true, 0
 	ts.e.forgetOffsetSum(ts.id)
-	for name := range ts.persistent {
-		if err := ts.destroy(name); err != nil {
+	for name := range ts.backends {
+		if err := ts.wipeStore(name); err != nil {
 			errs = append(errs, err)
-			continue
-		}
-		if _, err := ts.open(name); err != nil {
-			errs = append(errs, fmt.Errorf("open store %q: %w", name, err))
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -195,6 +233,39 @@ func (ts *taskStores) advance(ends map[changelog.TopicPartition]int64) {
 	}
 }
 
+// nextOffsets maps a store to the changelog offset in ends of its
+// partition, for task.CommitStores.
+func (ts *taskStores) nextOffsets(ends map[changelog.TopicPartition]int64) func(store string) (int64, bool) {
+	return func(store string) (int64, bool) {
+		tp, ok := ts.logged[store]
+		if !ok {
+			return 0, false
+		}
+		next, ok := ends[tp]
+		return next, ok
+	}
+}
+
+// noOffsets is the nextOffsets of a task without stores.
+func noOffsets(string) (int64, bool) { return 0, false }
+
+// recordEnds records, in each store that keeps its changelog offset
+// (state.OffsetRecorder), the offset in ends of its partition, durably:
+// a restore or a standby's replay reached it.
+func (ts *taskStores) recordEnds(ends map[changelog.TopicPartition]int64) error {
+	for store, tp := range ts.logged {
+		next, ok := ends[tp]
+		rec, isRec := ts.backends[store].(state.OffsetRecorder)
+		if !ok || !isRec {
+			continue
+		}
+		if err := rec.ApplyAt(nil, next, true); err != nil {
+			return fmt.Errorf("task %s: store %q: record changelog offset %d: %w", ts.id, store, next, err)
+		}
+	}
+	return nil
+}
+
 // close closes the stores and releases the directory's lock.
 func (ts *taskStores) close() error {
 	var errs []error
@@ -215,24 +286,10 @@ func (ts *taskStores) checkpointDue() bool {
 	return !ts.written && ts.sinceWrite >= checkpointRecords
 }
 
-// writeCheckpoint writes the task's checkpoint if it changed. It is called
-// only when the stores hold, durably, at least the state the checkpoint
-// names.
+// writeCheckpoint writes the task's checkpoint if it changed, after making
+// the stores' writes durable (commits apply them without an fsync; see
+// state.BulkApplier): the stores hold at least the state it names.
 func (ts *taskStores) writeCheckpoint() error {
-	if ts.written || len(ts.checkpoint) == 0 {
-		return nil
-	}
-	if err := changelog.WriteCheckpoint(filepath.Join(ts.dir, checkpointFile), ts.checkpoint); err != nil {
-		return fmt.Errorf("task %s: %w", ts.id, err)
-	}
-	ts.written, ts.sinceWrite = true, 0
-	ts.e.noteOffsetSum(ts.id, ts.checkpoint)
-	return nil
-}
-
-// syncAndCheckpoint makes the stores' unsynced writes durable (see
-// state.BulkApplier), then writes the checkpoint if it changed.
-func (ts *taskStores) syncAndCheckpoint() error {
 	if ts.written || len(ts.checkpoint) == 0 {
 		return nil
 	}
@@ -243,7 +300,12 @@ func (ts *taskStores) syncAndCheckpoint() error {
 			}
 		}
 	}
-	return ts.writeCheckpoint()
+	if err := changelog.WriteCheckpoint(filepath.Join(ts.dir, checkpointFile), ts.checkpoint); err != nil {
+		return fmt.Errorf("task %s: %w", ts.id, err)
+	}
+	ts.written, ts.sinceWrite = true, 0
+	ts.e.noteOffsetSum(ts.id, ts.checkpoint)
+	return nil
 }
 
 // restoreJobs plans the restore of the logged stores: persistent ones from
@@ -331,10 +393,11 @@ func readCheckpoint(log *slog.Logger, id processor.TaskID, dir string) changelog
 	return changelog.Checkpoint{}
 }
 
-// openStore opens a persistent store on the process's shared block cache.
-func (e *Engine) openStore(dir string, log *slog.Logger) (state.Backend, error) {
-	if h := e.testing.beforeOpenStore; h != nil {
-		h(dir)
+// supplier returns the supplier of a store's backend: its own, or the
+// application's default.
+func (e *Engine) supplier(s task.StoreSpec) state.BackendSupplier {
+	if s.Supplier != nil {
+		return s.Supplier
 	}
-	return pebblestore.Open(dir, pebblestore.WithCache(e.cache), pebblestore.WithLogger(log))
+	return e.cfg.DefaultSupplier
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/eddystream/eddy/changelog"
+	"github.com/eddystream/eddy/internal/task"
 	"github.com/eddystream/eddy/topology"
 )
 
@@ -148,15 +149,57 @@ func setupTopics(ctx context.Context, adm *kadm.Client, top *topology.Topology, 
 			want[it.Name] = lay.partitions[it.Subtopology]
 		}
 	}
-	if err := ensureInternalTopics(ctx, adm, internal, want, replication); err != nil {
+	stores := map[string]task.StoreSpec{} // by changelog topic
+	for _, spec := range task.SpecsOf(top, appID) {
+		for _, s := range spec.Stores {
+			if s.ChangelogTopic != "" {
+				stores[s.ChangelogTopic] = s
+			}
+		}
+	}
+	if err := ensureInternalTopics(ctx, adm, internal, want, stores, replication); err != nil {
 		return nil, err
 	}
 	return lay, nil
 }
 
-func ensureInternalTopics(ctx context.Context, adm *kadm.Client, internal []topology.InternalTopic, want map[string]int, replication int16) error {
+// changelogTopicConfigs returns the configs to create the changelog topic
+// of store s with: those of every changelog (changelog.TopicConfigs) and
+// the store's own settings, validated for its kind.
+func changelogTopicConfigs(s task.StoreSpec) (map[string]*string, error) {
+	own, err := s.Changelog.TopicConfigs(s.Kind)
+	if err != nil {
+		return nil, fmt.Errorf("eddy: store %q: %w", s.Name, err)
+	}
+	configs := changelog.TopicConfigs()
+	for k, v := range own {
+		configs[k] = &v
+	}
+	return configs, nil
+}
+
+// ensureInternalTopics creates the internal topics that do not exist, with
+// want partitions each; a changelog gets the configs of its store in
+// stores (by topic).
+func ensureInternalTopics(ctx context.Context, adm *kadm.Client, internal []topology.InternalTopic, want map[string]int, stores map[string]task.StoreSpec, replication int16) error {
 	if len(internal) == 0 {
 		return nil
+	}
+	// Validate every store's settings before creating anything.
+	configs := map[string]map[string]*string{}
+	for _, it := range internal {
+		if it.Kind != topology.Changelog {
+			continue
+		}
+		s, ok := stores[it.Name]
+		if !ok {
+			return fmt.Errorf("eddy: changelog topic %s belongs to no store of the topology", it.Name)
+		}
+		c, err := changelogTopicConfigs(s)
+		if err != nil {
+			return err
+		}
+		configs[it.Name] = c
 	}
 	names := make([]string, len(internal))
 	for i, it := range internal {
@@ -189,11 +232,7 @@ func ensureInternalTopics(ctx context.Context, adm *kadm.Client, internal []topo
 		if exists[it.Name] {
 			continue
 		}
-		configs := map[string]*string{}
-		if it.Kind == topology.Changelog {
-			configs = changelog.TopicConfigs()
-		}
-		resp, err := adm.CreateTopic(ctx, int32(want[it.Name]), replication, configs, it.Name)
+		resp, err := adm.CreateTopic(ctx, int32(want[it.Name]), replication, configs[it.Name], it.Name)
 		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
 			return fmt.Errorf("eddy: create internal topic %s: %w", it.Name, err)
 		}

@@ -568,13 +568,17 @@ func (w *worker) noteCommitted(offsets map[string]map[int32]kgo.EpochOffset) {
 // held.
 func (w *worker) applyCommitted(tasks []*activeTask) error {
 	for _, at := range tasks {
-		if err := at.t.CommitStores(); err != nil {
-			return err
-		}
 		if at.store == nil {
+			if err := at.t.CommitStores(noOffsets); err != nil {
+				return err
+			}
 			continue
 		}
-		at.store.advance(at.out.changelogEnds())
+		ends := at.out.changelogEnds()
+		if err := at.t.CommitStores(at.store.nextOffsets(ends)); err != nil {
+			return err
+		}
+		at.store.advance(ends)
 		if at.store.checkpointDue() {
 			if err := at.store.writeCheckpoint(); err != nil {
 				return err
@@ -780,10 +784,11 @@ func (w *worker) closeTasks(ids []processor.TaskID, mode closeMode) {
 			if mode == closeApply {
 				t, ts, out := at.t, at.store, at.out
 				apply = func() error {
-					if err := t.CommitStores(); err != nil {
+					ends := out.changelogEnds()
+					if err := t.CommitStores(ts.nextOffsets(ends)); err != nil {
 						return err
 					}
-					ts.advance(out.changelogEnds())
+					ts.advance(ends)
 					return nil
 				}
 			}

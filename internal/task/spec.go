@@ -24,12 +24,22 @@ type Spec struct {
 // StoreSpec describes one store of a sub-topology.
 type StoreSpec struct {
 	Name string
-	// ChangelogTopic is the compacted topic the store is logged to, or ""
-	// for a store that is not logged (and so not fault tolerant).
+	// ChangelogTopic is the topic the store is logged to, or "" for a
+	// store that is not logged (and so not fault tolerant).
 	ChangelogTopic string
-	// Persistent selects the on-disk backend; otherwise the store lives in
-	// memory and is restored in full whenever its task starts.
-	Persistent bool
+	// Changelog is how ChangelogTopic is created (cleanup policy,
+	// retention, other configs); unused when ChangelogTopic is "". The
+	// topology validated it for Kind.
+	Changelog state.ChangelogConfig
+	// Cached is whether the store was declared with a record cache. There
+	// is no record cache yet: the flag is carried so that declarations
+	// need not change when one comes, and changes nothing today.
+	Cached bool
+	// Kind is the store's shape (key-value today).
+	Kind state.StoreKind
+	// Supplier makes the store's backend; nil means the application's
+	// default persistent supplier (Pebble unless configured otherwise).
+	Supplier state.BackendSupplier
 	// Typed wraps the store's raw view in its typed form (for example a
 	// state.KeyValueStore[K, V]); that value is what processors get from
 	// Context.Store.

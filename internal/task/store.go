@@ -6,6 +6,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/eddystream/eddy/internal/overlay"
 	"github.com/eddystream/eddy/state"
 )
 
@@ -14,12 +15,12 @@ import (
 type storeRuntime struct {
 	spec    StoreSpec
 	backend state.Backend
-	overlay *state.Overlay
+	overlay *overlay.Overlay
 	typed   any
 }
 
 func newStoreRuntime(spec StoreSpec, b state.Backend) *storeRuntime {
-	s := &storeRuntime{spec: spec, backend: b, overlay: state.NewOverlay(b)}
+	s := &storeRuntime{spec: spec, backend: b, overlay: overlay.New(b)}
 	s.typed = spec.Typed(s.overlay)
 	return s
 }
@@ -54,10 +55,21 @@ func (t *Task) FlushChangelog(ts time.Time) int {
 
 // CommitStores applies every overlay to its backend. The driver calls it
 // once the writes are durable in Kafka (the changelog records and input
-// offsets committed).
-func (t *Task) CommitStores() error {
+// offsets committed). next gives, for a logged store, the changelog offset
+// after its committed writes, if known: a backend that records offsets
+// (state.OffsetRecorder) gets the writes and the offset in one batch,
+// without an fsync (the driver syncs before it writes a checkpoint file).
+// Other backends get an Apply.
+func (t *Task) CommitStores(next func(store string) (int64, bool)) error {
 	for _, name := range t.order {
-		if err := t.stores[name].overlay.Commit(); err != nil {
+		s := t.stores[name]
+		var err error
+		if off, ok := next(name); ok && s.spec.ChangelogTopic != "" {
+			err = s.overlay.CommitAt(off, false)
+		} else {
+			err = s.overlay.Commit()
+		}
+		if err != nil {
 			return fmt.Errorf("task %s: store %q: apply committed writes: %w", t.cfg.ID, name, err)
 		}
 	}

@@ -22,12 +22,13 @@ const (
 	DefaultCacheSize = 8 << 20
 )
 
-// Option configures Open.
+// Option configures Open and NewSupplier.
 type Option func(*config)
 
 type config struct {
 	cache        *pebble.Cache
 	cacheSize    int64
+	cacheSizeSet bool // WithCacheSize was given
 	memTableSize uint64
 	logger       *slog.Logger
 	// fs is the file system of the store: vfs.Default, except in tests that
@@ -55,17 +56,19 @@ func WithCache(c *pebble.Cache) Option {
 	}
 }
 
-// WithCacheSize sets the size in bytes of the store's own block cache. It
-// is ignored when WithCache is also given.
+// WithCacheSize sets the size in bytes of the store's own block cache, or,
+// given to NewSupplier, of the cache its stores share. It is ignored when
+// WithCache is also given.
 //
-// Default: DefaultCacheSize (8 MiB).
+// Default: DefaultCacheSize (8 MiB) for Open, DefaultSupplierCacheSize
+// (64 MiB) for NewSupplier.
 func WithCacheSize(bytes int64) Option {
 	return func(cfg *config) {
 		if bytes <= 0 {
 			cfg.errs = append(cfg.errs, fmt.Errorf("WithCacheSize(%d): the size must be positive", bytes))
 			return
 		}
-		cfg.cacheSize = bytes
+		cfg.cacheSize, cfg.cacheSizeSet = bytes, true
 	}
 }
 

@@ -3,6 +3,7 @@ package pebblestore
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -52,13 +53,15 @@ var openDirs = struct {
 // Open opens the Pebble store in dir, creating dir and an empty store if
 // dir does not exist or is empty. The directory belongs to the store: put
 // nothing else in it. The returned Backend also implements state.Counter,
-// state.Sizer, state.BulkApplier and state.RunIngester.
+// state.Sizer, state.BulkApplier, state.RunIngester and
+// state.OffsetRecorder.
 //
 // Open fails with an error matching state.ErrCorruptStore when dir cannot
 // hold a trustworthy store: its files are damaged or missing (for example a
 // truncated MANIFEST or a referenced sstable that is gone), it is not empty
 // but holds no store, it was written by an incompatible version of Pebble,
-// or dir is a regular file. The engine then wipes dir with Destroy and
+// it lacks eddy's format marker (an older eddy wrote it, see the package
+// documentation), or dir is a regular file. The engine then wipes dir with Destroy and
 // restores the store from its changelog. Errors that wiping cannot fix are
 // returned without ErrCorruptStore: permission denied, a read-only file
 // system, no space left, too many open files, and a store already open in
@@ -71,6 +74,15 @@ func Open(dir string, opts ...Option) (state.Backend, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pebblestore: open %s: %w", dir, err)
 	}
+	s, err := openConfig(dir, cfg)
+	if err != nil {
+		return nil, err // not a nil *store in a non-nil Backend
+	}
+	return s, nil
+}
+
+// openConfig is Open with its options applied.
+func openConfig(dir string, cfg *config) (*store, error) {
 	if dir == "" {
 		return nil, errors.New("pebblestore: open: the directory is empty; pass the store's own directory")
 	}
@@ -147,6 +159,7 @@ func open(dir string, cfg *config) (*store, error) {
 	existing := slices.ContainsFunc(names, func(name string) bool { return name != lockFileName })
 
 	s := &store{dir: dir, fs: cfg.fs, iters: map[*iterator]struct{}{}}
+	s.views.set = map[*view]struct{}{}
 	logger := slogLogger{logger: cfg.logger, dir: dir}
 	popts := &pebble.Options{
 		FormatMajorVersion: pebble.FormatNewest,
@@ -188,6 +201,13 @@ func open(dir string, cfg *config) (*store, error) {
 		_ = lock.Close()
 		return nil, openError(dir, err)
 	}
+	recorded, err := checkFormat(db, dir, existing)
+	if err != nil {
+		_ = db.Close()
+		_ = lock.Close()
+		return nil, err
+	}
+	s.recorded = recorded
 	s.db, s.lock = db, lock
 	// Runs are written as Pebble would write an L0 sstable itself, in the
 	// newest format the store accepts.
@@ -247,6 +267,12 @@ type store struct {
 	fs   vfs.FS
 	db   *pebble.DB // nil after Close
 	lock *pebble.Lock
+	// recorded is set once the store holds a recorded offset (see
+	// ApplyAt), for ApproximateCount.
+	recorded bool
+	// kbuf holds the DB key of the user key being read or written by the
+	// owner's call.
+	kbuf []byte
 	// writerOpts make the sstables of IngestRun.
 	writerOpts sstable.WriterOptions
 	// unsynced is set by ApplyNoSync and cleared when the WAL is next
@@ -256,6 +282,14 @@ type store struct {
 	// iters are the open iterators, closed by Close: Pebble refuses to close
 	// with iterators open.
 	iters map[*iterator]struct{}
+	// views are the open read views, closed by Close like iters. A view is
+	// closed by whichever goroutine uses it, hence the lock.
+	views struct {
+		sync.Mutex
+		set map[*view]struct{}
+	}
+	// onClose, if set, runs once when the store has closed (see Supplier).
+	onClose func()
 	// broken is set when Pebble failed fatally inside a call of the store
 	// (see slogLogger.Fatalf): its commit pipeline cannot go on, so every
 	// later call returns this error.
@@ -276,9 +310,10 @@ type store struct {
 }
 
 var (
-	_ state.Counter     = (*store)(nil)
-	_ state.Sizer       = (*store)(nil)
-	_ state.RunIngester = (*store)(nil)
+	_ state.Counter        = (*store)(nil)
+	_ state.Sizer          = (*store)(nil)
+	_ state.RunIngester    = (*store)(nil)
+	_ state.OffsetRecorder = (*store)(nil)
 )
 
 // usable returns the error a call on the store must fail with before it
@@ -325,7 +360,8 @@ func (s *store) Get(key []byte) (_ []byte, _ bool, err error) {
 		return nil, false, err
 	}
 	defer s.recoverFatal("get", &err)
-	v, closer, err := s.db.Get(key)
+	s.kbuf = appendUserKey(s.kbuf[:0], key)
+	v, closer, err := s.db.Get(s.kbuf)
 	if errors.Is(err, pebble.ErrNotFound) {
 		return nil, false, nil
 	}
@@ -343,12 +379,12 @@ func (s *store) Get(key []byte) (_ []byte, _ bool, err error) {
 // Apply commits the batch as one Pebble batch with Sync: the batch is in
 // the fsynced WAL when Apply returns, so a checkpoint written next never
 // runs ahead of the data.
-func (s *store) Apply(batch []state.Write) error { return s.apply(batch, pebble.Sync) }
+func (s *store) Apply(batch []state.Write) error { return s.apply(batch, pebble.Sync, nil) }
 
 // ApplyNoSync implements state.BulkApplier: it commits the batch to the
 // WAL without an fsync.
 func (s *store) ApplyNoSync(batch []state.Write) error {
-	if err := s.apply(batch, pebble.NoSync); err != nil {
+	if err := s.apply(batch, pebble.NoSync, nil); err != nil {
 		return err
 	}
 	s.unsynced = s.unsynced || len(batch) > 0
@@ -438,6 +474,9 @@ func (s *store) writeTable(path string, from, to int, write func(i int) state.Wr
 	if from > 0 {
 		prev = write(from - 1).Key
 	}
+	// The table's keys are the DB keys, tagged, built in an arena that is
+	// never written where a key handed to the writer lies.
+	var arena []byte
 	for i := from; i < to && err == nil; i++ {
 		wr := write(i)
 		if i > 0 && bytes.Compare(prev, wr.Key) >= 0 {
@@ -445,10 +484,16 @@ func (s *store) writeTable(path string, from, to int, write func(i int) state.Wr
 			break
 		}
 		prev = wr.Key
+		if len(arena)+1+len(wr.Key) > cap(arena) {
+			arena = make([]byte, 0, max(64<<10, 1+len(wr.Key)))
+		}
+		start := len(arena)
+		arena = appendUserKey(arena, wr.Key)
+		key := arena[start:len(arena):len(arena)]
 		if wr.Delete {
-			err = w.Delete(wr.Key)
+			err = w.Delete(key)
 		} else {
-			err = w.Set(wr.Key, wr.Value)
+			err = w.Set(key, wr.Value)
 		}
 	}
 	// Close finishes the table and syncs the file, or abandons it after an
@@ -462,25 +507,33 @@ func (s *store) writeTable(path string, from, to int, write func(i int) state.Wr
 	return nil
 }
 
-func (s *store) apply(batch []state.Write, opts *pebble.WriteOptions) (err error) {
+// apply commits batch, and the offset if it is not nil, as one Pebble
+// batch.
+func (s *store) apply(batch []state.Write, opts *pebble.WriteOptions, offset *int64) (err error) {
 	if err := s.usable(); err != nil {
 		return err
 	}
 	defer s.recoverFatal("apply", &err)
-	if len(batch) == 0 {
+	if len(batch) == 0 && offset == nil {
 		return nil
 	}
 	b := s.db.NewBatch()
 	defer b.Close()
+	if offset != nil {
+		if err := b.Set(offsetKey, binary.BigEndian.AppendUint64(nil, uint64(*offset)), nil); err != nil {
+			return fmt.Errorf("pebblestore: apply in %s: record the offset: %w", s.dir, err)
+		}
+	}
 	var delta int64 // puts minus deletes, for ApproximateCount
 	var size int64  // key and value bytes, for ApproximateSize; a tombstone takes room too
 	for _, w := range batch {
 		var err error
+		s.kbuf = appendUserKey(s.kbuf[:0], w.Key) // the batch copies it
 		if w.Delete {
-			err = b.Delete(w.Key, nil)
+			err = b.Delete(s.kbuf, nil)
 			delta--
 		} else {
-			err = b.Set(w.Key, w.Value, nil)
+			err = b.Set(s.kbuf, w.Value, nil)
 			delta++
 		}
 		size += int64(len(w.Key) + len(w.Value))
@@ -504,14 +557,10 @@ func (s *store) Range(start, end []byte) (_ state.Iterator, err error) {
 	if end != nil && bytes.Compare(start, end) >= 0 { // a nil start compares as the empty key, the least
 		return &iterator{}, nil
 	}
-	if len(start) == 0 {
-		// Unbounded and the empty key are the same lower bound, and Pebble
-		// built with invariants checks (the race detector turns them on)
-		// indexes into a non-nil empty bound.
-		start = nil
-	}
-	// Pebble requires the bounds to stay unchanged while the iterator lives.
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: bytes.Clone(start), UpperBound: bytes.Clone(end)})
+	// Pebble requires the bounds to stay unchanged while the iterator
+	// lives; userBounds makes new ones.
+	lower, upper := userBounds(start, end)
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
 	if err != nil {
 		return nil, s.readError("range", err)
 	}
@@ -527,13 +576,16 @@ func (s *store) Close() error {
 	if s.db == nil {
 		return nil
 	}
-	var errs []error
+	errs := []error{s.closeViews()}
 	for i := range s.iters {
 		errs = append(errs, i.stop(state.ErrClosed))
 	}
 	errs = append(errs, s.closeDB(), s.lock.Close())
 	s.db, s.lock = nil, nil
 	release(s.dir)
+	if s.onClose != nil {
+		s.onClose()
+	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("pebblestore: close %s: %w", s.dir, err)
 	}
@@ -554,7 +606,9 @@ func (s *store) closeDB() (err error) {
 // deletes count until compaction merges them with the entries they replace,
 // and deleting an absent key counts as removing one, so the estimate runs
 // high for update-heavy stores and low for stores that delete absent keys.
-// It reads no data: sstable properties are cached once the table is open.
+// The store's own metadata keys (see layout.go) are left out, as far as
+// metaEntries can tell them from the tables' key spans. It reads no data: sstable
+// properties are cached once the table is open.
 func (s *store) ApproximateCount() (_ int64, err error) {
 	if err := s.usable(); err != nil {
 		return 0, err
@@ -567,7 +621,7 @@ func (s *store) ApproximateCount() (_ int64, err error) {
 	n := s.unflushed.Load()
 	for _, tables := range levels {
 		for _, t := range tables {
-			n += int64(t.Properties.NumEntries) - 2*int64(t.Properties.NumDeletions)
+			n += int64(t.Properties.NumEntries) - 2*int64(t.Properties.NumDeletions) - metaEntries(t.Smallest.UserKey, t.Largest.UserKey, s.recorded)
 		}
 	}
 	return max(n, 0), nil
@@ -636,7 +690,7 @@ func (i *iterator) Next() bool {
 	return false
 }
 
-func (i *iterator) Key() []byte   { return i.it.Key() }
+func (i *iterator) Key() []byte   { return i.it.Key()[1:] } // without its userTag
 func (i *iterator) Value() []byte { return i.value }
 func (i *iterator) Err() error    { return i.err }
 

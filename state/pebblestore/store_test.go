@@ -158,8 +158,9 @@ func TestApplyNoSyncIsDurableAfterSync(t *testing.T) {
 // TestDamagedWALTailReadsAsTornWrite pins a limit of detection: damage to
 // the last record of the newest WAL looks like a write torn by a crash, and
 // Pebble drops the record without an error, as RocksDB does by default.
-// Only a check outside the store, against the changelog offsets the
-// checkpoint records, can catch it.
+// The offset recorded in the same batch (state.OffsetRecorder) is lost with
+// it, so the store itself tells that it is behind the checkpoint file:
+// its recorded offset is the one of the last surviving batch.
 func TestDamagedWALTailReadsAsTornWrite(t *testing.T) {
 	dir := writeStore(t)
 	logs, err := filepath.Glob(filepath.Join(dir, "*.log"))
@@ -175,6 +176,14 @@ func TestDamagedWALTailReadsAsTornWrite(t *testing.T) {
 	}
 	if _, ok, err := b.Get([]byte("in-wal-1")); !ok || err != nil {
 		t.Errorf("Get of the record before the damage: ok %v, err %v; want it kept", ok, err)
+	}
+	const checkpointed = 1002 // what a checkpoint written after the last batch holds
+	next, ok, err := b.(state.OffsetRecorder).RecordedOffset()
+	if err != nil || !ok || next != 1001 {
+		t.Errorf("RecordedOffset after losing the last batch = %d, %v, %v; want 1001, the offset of the batch before it", next, ok, err)
+	}
+	if next >= checkpointed {
+		t.Errorf("the recorded offset %d does not show that the store is behind the checkpoint's %d", next, checkpointed)
 	}
 }
 
@@ -215,7 +224,7 @@ func TestApproximateCount(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantCount("100 deletes in a second sstable", 900)
-	if err := s.db.Compact(context.Background(), []byte("k"), []byte("l"), false); err != nil {
+	if err := s.db.Compact(context.Background(), []byte{userTag, 'k'}, []byte{userTag, 'l'}, false); err != nil {
 		t.Fatal(err)
 	}
 	wantCount("after compaction", 900)
@@ -272,7 +281,7 @@ func TestApproximateSize(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := size()
-	if err := s.db.Compact(context.Background(), []byte("k"), []byte("l"), false); err != nil {
+	if err := s.db.Compact(context.Background(), []byte{userTag, 'k'}, []byte{userTag, 'l'}, false); err != nil {
 		t.Fatal(err)
 	}
 	if got := size(); got >= before || got > raw/10 {

@@ -13,9 +13,11 @@
 // The suite checks the whole Backend contract as documented on
 // state.Backend and state.Iterator: point reads and writes, batches, range
 // bounds, binary keys, snapshot iteration while writing, buffer ownership,
-// and behaviour after Close. A backend that implements state.Sizer also
+// read views used on another goroutine while the backend is written (run
+// the suite with -race), and behaviour after Close. A backend that implements state.Sizer also
 // runs the checks every size must pass (the Sizer test is skipped for one
-// that does not). Properties that need more than one open, such as
+// that does not), and so does one that implements state.OffsetRecorder.
+// Properties that need more than one open, such as
 // persistence across a reopen, and how exact a backend's size is, belong to
 // the backend's own tests.
 package statetest
@@ -56,7 +58,12 @@ func RunBackendTests(t *testing.T, open func(t *testing.T) state.Backend) {
 		{"ManyKeys", testManyKeys},
 		{"RangeWhileWriting", testRangeWhileWriting},
 		{"UseAfterClose", testUseAfterClose},
+		{"ReadViewWhileWriting", testReadViewWhileWriting},
+		{"ReadViewClose", testReadViewClose},
+		{"CloseStopsReadViews", testCloseStopsReadViews},
+		{"CloseWhileReadingAView", testCloseWhileReadingAView},
 		{"Sizer", testSizer},
+		{"OffsetRecorder", testOffsetRecorder},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -576,6 +583,217 @@ func testUseAfterClose(t *testing.T, b state.Backend) {
 	if _, err := b.Range(nil, nil); !errors.Is(err, state.ErrClosed) {
 		t.Errorf("Range after Close: err = %v, want ErrClosed", err)
 	}
+	if _, err := b.ReadView(); !errors.Is(err, state.ErrClosed) {
+		t.Errorf("ReadView after Close: err = %v, want ErrClosed", err)
+	}
+}
+
+// readView calls b.ReadView, failing the test on an error.
+func readView(t testing.TB, b state.Backend) state.ReadView {
+	t.Helper()
+	v, err := b.ReadView()
+	if err != nil {
+		t.Fatalf("ReadView: %v", err)
+	}
+	return v
+}
+
+// viewRange drains [start, end) of v; it is safe to call from any
+// goroutine, and reports a failure as an error, not with t.Fatal.
+func viewRange(v state.ReadView, start, end []byte) ([]kv, error) {
+	it, err := v.Range(start, end)
+	if err != nil {
+		return nil, fmt.Errorf("Range(%q, %q): %w", start, end, err)
+	}
+	var got []kv
+	for it.Next() {
+		got = append(got, kv{string(it.Key()), string(it.Value())})
+	}
+	if err := it.Err(); err != nil {
+		return nil, fmt.Errorf("Range(%q, %q): iterator: %w", start, end, err)
+	}
+	return got, it.Close()
+}
+
+// testReadViewWhileWriting reads a view on another goroutine while the
+// owner overwrites, deletes and inserts keys, and checks that every read
+// of the view sees the backend as it was when the view was made. Under
+// -race it also checks that the view shares nothing unsynchronized with
+// the backend.
+func testReadViewWhileWriting(t *testing.T, b state.Backend) {
+	const n = 2000
+	var batch []state.Write
+	var snapshot []kv
+	for i := range n {
+		k := fmt.Sprintf("k%05d", i)
+		batch = append(batch, put(k, "v0"))
+		snapshot = append(snapshot, kv{k, "v0"})
+	}
+	apply(t, b, batch...)
+	v := readView(t, b)
+
+	started, writing := make(chan struct{}), make(chan struct{})
+	readerDone := make(chan struct{})
+	passes := 0
+	go func() {
+		defer close(readerDone)
+		defer v.Close()
+		for pass := 0; ; pass++ {
+			got, err := viewRange(v, nil, nil)
+			if err != nil {
+				t.Errorf("pass %d over the view: %v", pass, err)
+				return
+			}
+			if !slices.Equal(got, snapshot) {
+				t.Errorf("pass %d over the view saw %d entries that differ from the %d present when it was made", pass, len(got), len(snapshot))
+				return
+			}
+			for j := range 50 {
+				i := (pass*50 + j) * 7 % n
+				val, ok, err := v.Get([]byte(fmt.Sprintf("k%05d", i)))
+				if err != nil || !ok || string(val) != "v0" {
+					t.Errorf("pass %d: view Get(k%05d) = %q, %v, %v; want v0", pass, i, val, ok, err)
+					return
+				}
+				if _, ok, err := v.Get([]byte(fmt.Sprintf("new%05d", i))); err != nil || ok {
+					t.Errorf("pass %d: view Get(new%05d) = %v, %v; want absent", pass, i, ok, err)
+					return
+				}
+			}
+			passes = pass + 1
+			if pass == 0 {
+				close(started)
+			}
+			select {
+			case <-writing:
+				if pass > 0 { // at least one whole pass after the last write
+					return
+				}
+			default:
+			}
+		}
+	}()
+
+	select {
+	case <-started:
+	case <-readerDone:
+		t.Fatal("the reader stopped before its first pass ended")
+	}
+	for round := 1; round <= 40; round++ {
+		var writes []state.Write
+		for i := round % 7; i < n; i += 7 {
+			writes = append(writes, put(fmt.Sprintf("k%05d", i), fmt.Sprintf("v%d", round)))
+		}
+		for i := round; i < n; i += 97 {
+			writes = append(writes, del(fmt.Sprintf("k%05d", i)), put(fmt.Sprintf("new%05d", i), "inserted"))
+		}
+		apply(t, b, writes...)
+		// The owner's own reads go on too.
+		wantGet(t, b, fmt.Sprintf("new%05d", round), ptr("inserted"))
+	}
+	close(writing)
+	<-readerDone
+	if passes < 2 {
+		t.Errorf("the reader made %d passes, want at least 2", passes)
+	}
+
+	// A view made now sees the writes.
+	after := readView(t, b)
+	defer after.Close()
+	val, ok, err := after.Get([]byte("new00001"))
+	if err != nil || !ok || string(val) != "inserted" {
+		t.Errorf("a new view: Get(new00001) = %q, %v, %v; want inserted", val, ok, err)
+	}
+	if _, ok, err := after.Get([]byte("k00040")); err != nil || ok {
+		t.Errorf("a new view: Get(k00040) = %v, %v; want absent (deleted last in round 40)", ok, err)
+	}
+}
+
+func testReadViewClose(t *testing.T, b state.Backend) {
+	apply(t, b, put("a", "1"), put("b", "2"), put("c", "3"))
+	v := readView(t, b)
+	got, err := viewRange(v, []byte("b"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []kv{{"b", "2"}, {"c", "3"}}; !slices.Equal(got, want) {
+		t.Errorf("view Range(b, nil) = %q, want %q", got, want)
+	}
+	if got, err := viewRange(v, []byte("c"), []byte("a")); err != nil || len(got) != 0 {
+		t.Errorf("view Range(c, a) = %q, %v; want empty", got, err)
+	}
+	val, ok, err := v.Get([]byte("a"))
+	if err != nil || !ok || string(val) != "1" {
+		t.Fatalf("view Get(a) = %q, %v, %v", val, ok, err)
+	}
+	open, err := v.Range(nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !open.Next() {
+		t.Fatalf("Next on a non-empty view range returned false (err %v)", open.Err())
+	}
+	if err := v.Close(); err != nil {
+		t.Fatalf("view Close: %v", err)
+	}
+	if string(val) != "1" {
+		t.Errorf("a value read from the view changed to %q when the view closed", val)
+	}
+	if open.Next() {
+		t.Error("an iterator of a closed view returned another key")
+	}
+	if err := open.Close(); err != nil {
+		t.Errorf("Close of an iterator of a closed view: %v", err)
+	}
+	if err := v.Close(); err != nil {
+		t.Errorf("second view Close: %v", err)
+	}
+	if _, _, err := v.Get([]byte("a")); !errors.Is(err, state.ErrClosed) {
+		t.Errorf("view Get after Close: err = %v, want ErrClosed", err)
+	}
+	if _, err := v.Range(nil, nil); !errors.Is(err, state.ErrClosed) {
+		t.Errorf("view Range after Close: err = %v, want ErrClosed", err)
+	}
+	// The backend is unaffected.
+	apply(t, b, put("d", "4"))
+	wantRange(t, b, nil, nil, []kv{{"a", "1"}, {"b", "2"}, {"c", "3"}, {"d", "4"}})
+}
+
+func testCloseStopsReadViews(t *testing.T, b state.Backend) {
+	apply(t, b, put("a", "1"), put("b", "2"))
+	v := readView(t, b)
+	it, err := v.Range(nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !it.Next() {
+		t.Fatalf("Next on a non-empty view range returned false (err %v)", it.Err())
+	}
+	// The reader may be on another goroutine when the owner closes the
+	// backend.
+	closed := make(chan error)
+	go func() { closed <- b.Close() }()
+	if err := <-closed; err != nil {
+		t.Fatalf("Close with a view open: %v", err)
+	}
+	if it.Next() {
+		t.Error("Next of a view iterator whose backend was closed returned true")
+	}
+	if err := it.Err(); !errors.Is(err, state.ErrClosed) {
+		t.Errorf("Err of a view iterator whose backend was closed = %v, want ErrClosed", err)
+	}
+	if _, _, err := v.Get([]byte("a")); !errors.Is(err, state.ErrClosed) {
+		t.Errorf("view Get after the backend closed: err = %v, want ErrClosed", err)
+	}
+	if _, err := v.Range(nil, nil); !errors.Is(err, state.ErrClosed) {
+		t.Errorf("view Range after the backend closed: err = %v, want ErrClosed", err)
+	}
+	if err := it.Close(); err != nil {
+		t.Errorf("Close of the view iterator: %v", err)
+	}
+	if err := v.Close(); err != nil {
+		t.Errorf("Close of a view whose backend was closed: %v", err)
+	}
 }
 
 // testSizer checks what every state.Sizer must do, however approximate: a
@@ -620,5 +838,98 @@ func testSizer(t *testing.T, b state.Backend) {
 	}
 	if _, err := sizer.ApproximateSize(); !errors.Is(err, state.ErrClosed) {
 		t.Errorf("ApproximateSize after Close: err = %v, want ErrClosed", err)
+	}
+}
+
+// testOffsetRecorder checks what every state.OffsetRecorder must do within
+// one open: ApplyAt applies its batch and records its offset, an empty
+// batch records the offset alone, and the offset is not one of the
+// backend's keys.
+func testOffsetRecorder(t *testing.T, b state.Backend) {
+	rec, ok := b.(state.OffsetRecorder)
+	if !ok {
+		t.Skip("the backend does not implement state.OffsetRecorder")
+	}
+	recorded := func(want int64, wantOK bool) {
+		t.Helper()
+		next, ok, err := rec.RecordedOffset()
+		if err != nil || ok != wantOK || next != want {
+			t.Fatalf("RecordedOffset = %d, %v, %v; want %d, %v", next, ok, err, want, wantOK)
+		}
+	}
+	recorded(0, false)
+	if err := rec.ApplyAt([]state.Write{put("a", "1"), put("b", "2")}, 5, true); err != nil {
+		t.Fatalf("ApplyAt: %v", err)
+	}
+	recorded(5, true)
+	if err := rec.ApplyAt(nil, 7, false); err != nil {
+		t.Fatalf("ApplyAt of an empty batch: %v", err)
+	}
+	recorded(7, true)
+	if err := rec.ApplyAt([]state.Write{del("a")}, 8, true); err != nil {
+		t.Fatalf("ApplyAt: %v", err)
+	}
+	recorded(8, true)
+	wantRange(t, b, nil, nil, []kv{{"b", "2"}})
+	v := readView(t, b)
+	defer v.Close()
+	if got, err := viewRange(v, nil, nil); err != nil || !slices.Equal(got, []kv{{"b", "2"}}) {
+		t.Errorf("a read view holds %q (err %v), want only the key b", got, err)
+	}
+}
+
+// testCloseWhileReadingAView closes the backend while another goroutine
+// reads a view of it: the reader sees the snapshot's data until its calls
+// fail with ErrClosed, never anything else (and, under -race, no race).
+func testCloseWhileReadingAView(t *testing.T, b state.Backend) {
+	var batch []state.Write
+	for i := range 500 {
+		batch = append(batch, put(fmt.Sprintf("k%03d", i), "v"))
+	}
+	apply(t, b, batch...)
+	v := readView(t, b)
+	defer v.Close()
+	reading := make(chan struct{})
+	result := make(chan error, 1)
+	go func() {
+		for pass := 0; ; pass++ {
+			if pass == 1 {
+				close(reading)
+			}
+			it, err := v.Range(nil, nil)
+			if err != nil {
+				result <- err
+				return
+			}
+			n := 0
+			for it.Next() {
+				if string(it.Value()) != "v" {
+					result <- fmt.Errorf("key %q has value %q, want v", it.Key(), it.Value())
+					return
+				}
+				n++
+			}
+			err = it.Err()
+			it.Close()
+			if err != nil {
+				result <- err
+				return
+			}
+			if n != len(batch) {
+				result <- fmt.Errorf("a pass that ended without an error saw %d keys, want %d", n, len(batch))
+				return
+			}
+			if _, _, err := v.Get([]byte("k007")); err != nil {
+				result <- err
+				return
+			}
+		}
+	}()
+	<-reading
+	if err := b.Close(); err != nil {
+		t.Fatalf("Close while a view is read: %v", err)
+	}
+	if err := <-result; !errors.Is(err, state.ErrClosed) {
+		t.Errorf("the reader stopped with %v, want ErrClosed", err)
 	}
 }

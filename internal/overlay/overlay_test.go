@@ -1,4 +1,4 @@
-package state_test
+package overlay_test
 
 import (
 	"bytes"
@@ -9,6 +9,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/eddystream/eddy/internal/overlay"
 	"github.com/eddystream/eddy/state"
 	"github.com/eddystream/eddy/state/statetest"
 )
@@ -17,21 +18,21 @@ func TestOverlayConformance(t *testing.T) {
 	t.Run("Uncommitted", func(t *testing.T) {
 		// Every write stays in the overlay; the backend stays empty.
 		statetest.RunBackendTests(t, func(t *testing.T) state.Backend {
-			return state.NewOverlay(state.NewMemoryBackend())
+			return overlay.New(state.NewMemoryBackend())
 		})
 	})
 	t.Run("HalfCommitted", func(t *testing.T) {
 		// Data is spread over both layers, so reads merge them and pending
 		// deletes hide committed keys.
 		statetest.RunBackendTests(t, func(t *testing.T) state.Backend {
-			return &committingOverlay{Overlay: state.NewOverlay(state.NewMemoryBackend()), every: 2}
+			return &committingOverlay{Overlay: overlay.New(state.NewMemoryBackend()), every: 2}
 		})
 	})
 }
 
 // committingOverlay commits its Overlay after every so many Applies.
 type committingOverlay struct {
-	*state.Overlay
+	*overlay.Overlay
 	every, applies int
 }
 
@@ -83,7 +84,7 @@ func dump(t *testing.T, b state.Backend, start, end []byte) []string {
 func TestOverlayCommitAndDiscard(t *testing.T) {
 	backend := state.NewMemoryBackend()
 	mustApply(t, backend, state.Write{Key: []byte("kept"), Value: []byte("0")})
-	o := state.NewOverlay(backend)
+	o := overlay.New(backend)
 	defer o.Close()
 
 	o.Put([]byte("a"), []byte("1"))
@@ -126,7 +127,7 @@ func TestOverlayPendingDeletesHideBackend(t *testing.T) {
 		state.Write{Key: []byte("b"), Value: []byte("2")},
 		state.Write{Key: []byte("c"), Value: []byte("3")},
 	)
-	o := state.NewOverlay(backend)
+	o := overlay.New(backend)
 	defer o.Close()
 	o.Delete([]byte("b"))
 	o.Delete([]byte("c"))
@@ -151,7 +152,7 @@ func TestOverlayPendingDeletesHideBackend(t *testing.T) {
 }
 
 func TestOverlayPendingIsSortedAndDeduplicated(t *testing.T) {
-	o := state.NewOverlay(state.NewMemoryBackend())
+	o := overlay.New(state.NewMemoryBackend())
 	defer o.Close()
 	o.Put([]byte("b"), []byte("1"))
 	o.Put([]byte("a"), []byte("1"))
@@ -180,7 +181,7 @@ func TestOverlayPendingIsSortedAndDeduplicated(t *testing.T) {
 }
 
 func TestOverlayCopiesPutBuffers(t *testing.T) {
-	o := state.NewOverlay(state.NewMemoryBackend())
+	o := overlay.New(state.NewMemoryBackend())
 	defer o.Close()
 	key, value := []byte("key"), []byte("value")
 	o.Put(key, value)
@@ -210,7 +211,7 @@ func (f *failingBackend) Apply(batch []state.Write) error {
 
 func TestOverlayCommitFailureKeepsPendingWrites(t *testing.T) {
 	backend := &failingBackend{Backend: state.NewMemoryBackend(), fail: true}
-	o := state.NewOverlay(backend)
+	o := overlay.New(backend)
 	defer o.Close()
 
 	if err := o.Commit(); err != nil || backend.applies != 0 {
@@ -235,7 +236,7 @@ func TestOverlayCommitFailureKeepsPendingWrites(t *testing.T) {
 
 func TestOverlayCloseClosesBackend(t *testing.T) {
 	backend := state.NewMemoryBackend()
-	o := state.NewOverlay(backend)
+	o := overlay.New(backend)
 	o.Put([]byte("a"), []byte("1"))
 	if err := o.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
@@ -314,7 +315,7 @@ func TestOverlayMatchesModel(t *testing.T) {
 	for seed := range uint64(30) {
 		rng := rand.New(rand.NewPCG(seed, 0xedd1))
 		backend := state.NewMemoryBackend()
-		o := state.NewOverlay(backend)
+		o := overlay.New(backend)
 		m := overlayModel{committed: map[string]string{}, pending: map[string]*string{}}
 
 		// Iterators opened earlier, with what they must yield.
@@ -434,6 +435,6 @@ func TestOverlayMatchesModel(t *testing.T) {
 // is buffering plus Commit, and reads go through the (empty) overlay.
 func BenchmarkOverlay(b *testing.B) {
 	statetest.RunBackendBenchmarks(b, func(b *testing.B) state.Backend {
-		return &committingOverlay{Overlay: state.NewOverlay(state.NewMemoryBackend()), every: 1}
+		return &committingOverlay{Overlay: overlay.New(state.NewMemoryBackend()), every: 1}
 	})
 }
