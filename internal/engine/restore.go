@@ -113,7 +113,7 @@ func (rs *restorer) openAndRestore(ctx context.Context, id processor.TaskID) (ts
 	if sb := w.e.standbys.take(id); sb != nil {
 		ts, resumeAt = sb.stores, sb.resumeAt()
 		w.log.Info("promoting standby task", "task", id, "lag_records", sb.lag())
-	} else if ts, err = w.e.openTaskStores(id, w.log, lockWait); err != nil {
+	} else if ts, err = rs.openWaiting(ctx, id, lockWait); err != nil {
 		return nil, 0, err
 	}
 	fail := func(err error) (*taskStores, int64, error) {
@@ -152,6 +152,27 @@ func (rs *restorer) openAndRestore(ctx context.Context, id processor.TaskID) (ts
 		}
 		rs.restored.Add(records)
 		return ts, records, nil
+	}
+}
+
+// openWaiting opens task id's stores, waiting for its directory's lock
+// (wait at a time)
+// while this process's closer or standby manager still holds it (closing
+// a large store can take a while), for up to the task timeout: only this
+// process can hold it (Run locks the state directory), so a longer wait
+// is a bug, reported as an error.
+func (rs *restorer) openWaiting(ctx context.Context, id processor.TaskID, wait time.Duration) (*taskStores, error) {
+	w := rs.w
+	start := time.Now()
+	for {
+		ts, err := w.e.openTaskStores(id, w.log, wait)
+		if !errors.Is(err, ErrTaskDirLocked) || time.Since(start) >= w.e.cfg.TaskTimeout {
+			return ts, err
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		w.log.Warn("a task's state directory is still locked (by this process closing it?); waiting", "task", id, "waited", time.Since(start).Round(time.Second))
 	}
 }
 

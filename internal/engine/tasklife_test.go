@@ -1,10 +1,12 @@
 package engine
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/eddystream/eddy/internal/changelog"
 	"github.com/eddystream/eddy/internal/settings"
@@ -216,4 +218,38 @@ func TestStoreOffsetWinsOverTheCheckpointFile(t *testing.T) {
 	if jobs := ts.restoreJobs(nil); len(jobs) != 1 || jobs[0].Checkpoint != 10 {
 		t.Fatalf("restore jobs = %+v, want one from offset 10", jobs)
 	}
+}
+
+// TestRestoreWaitsForTheCloserToUnlock: a task assigned again while this
+// process still closes it (the closer holds its directory's lock) waits
+// for the lock in its restore goroutine, past one lock wait, instead of
+// failing the worker.
+func TestRestoreWaitsForTheCloserToUnlock(t *testing.T) {
+	sup, err := pebblestore.NewSupplier()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &Engine{
+		cfg:   Config{Settings: settings.Settings{StateDir: t.TempDir(), ApplicationID: "app", TaskTimeout: time.Minute}, DefaultSupplier: sup},
+		specs: map[int]*task.Spec{0: {ID: 0, Stores: []task.StoreSpec{{Name: "s", Kind: state.KindKeyValue, ChangelogTopic: "app-s-changelog"}}}},
+	}
+	w := &worker{e: e, log: slog.New(slog.DiscardHandler)}
+	rs := &restorer{w: w}
+	id := processor.TaskID{Subtopology: 0, Partition: 0}
+	held, err := e.openTaskStores(id, w.log, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	released := make(chan struct{})
+	go func() {
+		time.Sleep(300 * time.Millisecond) // several lock waits of 50 ms
+		held.close()
+		close(released)
+	}()
+	ts, err := rs.openWaiting(context.Background(), id, 50*time.Millisecond)
+	if err != nil {
+		t.Fatalf("openWaiting = %v, want the stores once the closer let go", err)
+	}
+	<-released
+	ts.close()
 }
