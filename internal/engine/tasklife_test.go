@@ -69,14 +69,7 @@ func TestTaskTransitions(t *testing.T) {
 // and once checkpointRecords offsets have passed since the last write,
 // not on every commit; and a reopened task reads what was written.
 func TestCheckpointNeverMovesBackwards(t *testing.T) {
-	sup, err := pebblestore.NewSupplier()
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &Engine{
-		cfg:   Config{Settings: settings.Settings{StateDir: t.TempDir(), ApplicationID: "app"}, DefaultSupplier: sup},
-		specs: map[int]*task.Spec{0: {ID: 0, Stores: []task.StoreSpec{{Name: "s", Kind: state.KindKeyValue, ChangelogTopic: "app-s-changelog"}}}},
-	}
+	e := storeEngine(t)
 	id := processor.TaskID{Subtopology: 0, Partition: 3}
 	tp := changelog.TopicPartition{Topic: "app-s-changelog", Partition: 3}
 	log := slog.New(slog.DiscardHandler)
@@ -164,14 +157,7 @@ func TestCollectorKeepsTheHighestAcknowledgedOffset(t *testing.T) {
 // a tail restore instead of a wrong result, and a store without a file
 // keeps its data instead of being wiped.
 func TestStoreOffsetWinsOverTheCheckpointFile(t *testing.T) {
-	sup, err := pebblestore.NewSupplier()
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &Engine{
-		cfg:   Config{Settings: settings.Settings{StateDir: t.TempDir(), ApplicationID: "app"}, DefaultSupplier: sup},
-		specs: map[int]*task.Spec{0: {ID: 0, Stores: []task.StoreSpec{{Name: "s", Kind: state.KindKeyValue, ChangelogTopic: "app-s-changelog"}}}},
-	}
+	e := storeEngine(t)
 	id := processor.TaskID{Subtopology: 0, Partition: 0}
 	tp := changelog.TopicPartition{Topic: "app-s-changelog", Partition: 0}
 	log := slog.New(slog.DiscardHandler)
@@ -225,14 +211,7 @@ func TestStoreOffsetWinsOverTheCheckpointFile(t *testing.T) {
 // for the lock in its restore goroutine, past one lock wait, instead of
 // failing the worker.
 func TestRestoreWaitsForTheCloserToUnlock(t *testing.T) {
-	sup, err := pebblestore.NewSupplier()
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &Engine{
-		cfg:   Config{Settings: settings.Settings{StateDir: t.TempDir(), ApplicationID: "app", TaskTimeout: time.Minute}, DefaultSupplier: sup},
-		specs: map[int]*task.Spec{0: {ID: 0, Stores: []task.StoreSpec{{Name: "s", Kind: state.KindKeyValue, ChangelogTopic: "app-s-changelog"}}}},
-	}
+	e := storeEngine(t)
 	w := &worker{e: e, log: slog.New(slog.DiscardHandler)}
 	rs := &restorer{w: w}
 	id := processor.TaskID{Subtopology: 0, Partition: 0}
@@ -252,4 +231,19 @@ func TestRestoreWaitsForTheCloserToUnlock(t *testing.T) {
 	}
 	<-released
 	ts.close()
+}
+
+// storeEngine is an engine, not running, whose one sub-topology has one
+// logged Pebble store "s" (changelog app-s-changelog), for tests of a
+// task's local state.
+func storeEngine(t *testing.T) *Engine {
+	t.Helper()
+	sup, err := pebblestore.NewSupplier()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Engine{
+		cfg:   Config{Settings: settings.Settings{StateDir: t.TempDir(), ApplicationID: "app", TaskTimeout: time.Minute}, DefaultSupplier: sup},
+		specs: map[int]*task.Spec{0: {ID: 0, Stores: []task.StoreSpec{{Name: "s", Kind: state.KindKeyValue, ChangelogTopic: "app-s-changelog"}}}},
+	}
 }
