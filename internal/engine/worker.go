@@ -344,10 +344,9 @@ func (w *worker) step(fetches kgo.Fetches) error {
 	}
 	if w.mu.abortPending {
 		// The open transaction lost tasks in a rebalance: abort it now, and
-		// drop the records in hand: the abort rewinds their partitions,
-		// including those first read in this poll (noted first, so that a
-		// partition read for the first time here is rewound too; kgo's
-		// session rewinds only partitions with a committed offset).
+		// drop the records in hand: the abort rewinds their partitions to
+		// the worker's rewind points, noted first so that a partition read
+		// for the first time in this poll has one too.
 		w.noteReads(fetches)
 		return w.endTransaction(w.prodCtx, time.Now(), false, true)
 	}
