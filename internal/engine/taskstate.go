@@ -287,8 +287,9 @@ func (ts *taskStores) checkpointDue() bool {
 }
 
 // writeCheckpoint writes the task's checkpoint if it changed, after making
-// the stores' writes durable (commits apply them without an fsync; see
-// state.BulkApplier): the stores hold at least the state it names.
+// the stores' writes durable (a standby's replay applies them without an
+// fsync; see state.BulkApplier): the stores hold at least the state it
+// names.
 func (ts *taskStores) writeCheckpoint() error {
 	if ts.written || len(ts.checkpoint) == 0 {
 		return nil

@@ -57,15 +57,21 @@ func (t *Task) FlushChangelog(ts time.Time) int {
 // once the writes are durable in Kafka (the changelog records and input
 // offsets committed). next gives, for a logged store, the changelog offset
 // after its committed writes, if known: a backend that records offsets
-// (state.OffsetRecorder) gets the writes and the offset in one batch,
-// without an fsync (the driver syncs before it writes a checkpoint file).
-// Other backends get an Apply.
+// (state.OffsetRecorder) gets the writes and the offset in one synced
+// batch. Other backends get an Apply.
+//
+// The batch is synced although a crash that lost it would cost only a
+// tail restore: with unsynced writes, Pebble meets a full disk when it
+// rotates its write-ahead log, where it panics with its own mutex
+// released and the process dies ("unlock of unlocked mutex"), instead of
+// at the commit's sync, where the store turns the failure into an error
+// (e2e TestFullStateDiskFailsAndRecovers).
 func (t *Task) CommitStores(next func(store string) (int64, bool)) error {
 	for _, name := range t.order {
 		s := t.stores[name]
 		var err error
 		if off, ok := next(name); ok && s.spec.ChangelogTopic != "" {
-			err = s.overlay.CommitAt(off, false)
+			err = s.overlay.CommitAt(off, true)
 		} else {
 			err = s.overlay.Commit()
 		}
