@@ -64,7 +64,7 @@ func (r *faultRun) notGroupCoordinator() int32 {
 // from the brokers); once the node is back, output resumes and every input
 // comes out exactly once.
 //
-// task-timeout: with a 15 s task timeout, the instances instead exit with
+// task-timeout: with a 30 s task timeout, the instances instead exit with
 // an error naming the cause; new instances, once the node is back, lose
 // nothing.
 func TestProduceRejectionStall(t *testing.T) {
@@ -130,7 +130,12 @@ func TestProduceRejectionStall(t *testing.T) {
 	t.Run("task-timeout", func(t *testing.T) {
 		r := newFaultRun(t, 3)
 		r.requireAllReplicas()
-		r.startInstances(2, "-task-timeout", "15s")
+		// 30 s: the kill moves partition leaders, and a first attempt can
+		// spend its ~13 s of record retries on that move and the next
+		// wait on the coordinator's abort; with 15 s, an instance could
+		// time out before any write had met NOT_ENOUGH_REPLICAS to name
+		// (1 run in 2 on a quiet machine).
+		r.startInstances(2, "-task-timeout", "30s")
 		stop := r.produce()
 		defer stop()
 		r.runSteadily()
@@ -140,7 +145,7 @@ func TestProduceRejectionStall(t *testing.T) {
 			select {
 			case <-p.done:
 			case <-time.After(faultGiveUp):
-				r.failStuck(fmt.Sprintf("%s did not fail within %v of the kill (task timeout 15s)", p.name, faultGiveUp))
+				r.failStuck(fmt.Sprintf("%s did not fail within %v of the kill (task timeout 30s)", p.name, faultGiveUp))
 			}
 			err, out := p.err, p.out.String()
 			if err == nil || !strings.Contains(out, "longer than the task timeout") {
