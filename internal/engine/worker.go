@@ -823,6 +823,13 @@ func (w *worker) shutdown(clean bool) error {
 		if err != nil {
 			err = fmt.Errorf("eddy: worker %d: final commit: %w", w.idx, err)
 		}
+	} else if clean && w.mu.fatal == nil && !w.stall.since.IsZero() {
+		// The last commit attempt failed and the tasks went back to the
+		// commit before it: nothing is left to commit, but what was read
+		// since that commit was not committed. Say so rather than stop as
+		// if all were well.
+		err = fmt.Errorf("eddy: worker %d: stopped while commits were failing (for %v, %d attempts): the records read since the last commit were not committed and will be processed again by the next owner of their tasks: %w",
+			w.idx, time.Since(w.stall.since).Round(time.Millisecond), w.stall.attempts, w.stall.cause)
 	}
 	cleanClose := clean && err == nil && w.mu.fatal == nil
 	// With a Begin still running (beginBounded), no transaction is open,
