@@ -71,7 +71,11 @@ func (r *aggRun) start(name string, extra ...string) *proc {
 // returns how many values it wrote, failing the test if a produce failed.
 // It is safe to call more than once; the test's cleanup calls it too.
 func (r *aggRun) startLoad(perRound int, every time.Duration) (stop func() int64) {
-	ctx, cancel := context.WithCancel(context.Background())
+	// stop ends the load between rounds: a round cut off in the middle of
+	// its produce would leave the data set unsure of what the topic holds
+	// (chaos.ErrDataSetBroken), which failed tests that had done nothing
+	// wrong. A round gets a minute.
+	quit := make(chan struct{})
 	var (
 		wg      sync.WaitGroup
 		prodErr error
@@ -82,14 +86,15 @@ func (r *aggRun) startLoad(perRound int, every time.Duration) (stop func() int64
 		tick := time.NewTicker(every)
 		defer tick.Stop()
 		for {
-			if err := r.ds.ProduceMore(ctx, r.cl, perRound); err != nil {
-				if ctx.Err() == nil {
-					prodErr = err
-				}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			err := r.ds.ProduceMore(ctx, r.cl, perRound)
+			cancel()
+			if err != nil {
+				prodErr = err
 				return
 			}
 			select {
-			case <-ctx.Done():
+			case <-quit:
 				return
 			case <-tick.C:
 			}
@@ -98,7 +103,7 @@ func (r *aggRun) startLoad(perRound int, every time.Duration) (stop func() int64
 	var once sync.Once
 	stop = func() int64 {
 		once.Do(func() {
-			cancel()
+			close(quit)
 			wg.Wait()
 			written = r.ds.Records() - before
 			if prodErr != nil {
