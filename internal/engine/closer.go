@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"sync"
+	"time"
 )
 
 // closer closes tasks' stores off the group callbacks, which must not wait
@@ -11,7 +12,8 @@ import (
 // checkpoint and closing its stores (a Pebble close flushes) happen on a
 // goroutine per task. The engine owns the closer and waits for it before
 // Run returns. A task assigned again to this process meanwhile waits for
-// its directory's lock (lockWait) in its restore goroutine.
+// its directory's lock (lockWait) in its restore goroutine. Run waits for
+// the closes for up to ShutdownTimeout (closer.waitFor).
 type closer struct {
 	log *slog.Logger
 	wg  sync.WaitGroup
@@ -52,5 +54,21 @@ func (c *closer) close(ts *taskStores, apply func() error, checkpoint bool) {
 	}()
 }
 
-// wait waits until every close has finished.
-func (c *closer) wait() { c.wg.Wait() }
+// waitFor waits until every close has finished, for up to d, and
+// reports whether they all did.
+func (c *closer) waitFor(d time.Duration) bool {
+	done := make(chan struct{})
+	go func() {
+		c.wg.Wait()
+		close(done)
+	}()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-done:
+		return true
+	case <-t.C:
+		c.log.Error("closing the tasks' stores has not finished; giving up on them", "waited", d)
+		return false
+	}
+}

@@ -180,7 +180,13 @@ func (e *Engine) Run(ctx context.Context) (err error) {
 	defer func() {
 		if !abandoned {
 			e.standbys.close()
-			e.closer.wait()
+			if !e.closer.waitFor(e.cfg.ShutdownTimeout) {
+				// A store that does not close (a disk that does not
+				// answer): Run returns anyway, and the state directory
+				// stays locked until the process ends.
+				abandoned = true
+				err = errors.Join(err, fmt.Errorf("eddy: closing the tasks' stores did not finish within %v (ShutdownTimeout): is the state directory's disk answering?", e.cfg.ShutdownTimeout))
+			}
 		}
 	}()
 	e.log.Info("eddy starting", "application", e.cfg.ApplicationID, "process", e.procID, "workers", e.cfg.Workers, "tasks_per_subtopology", e.layout.partitions)
