@@ -126,7 +126,8 @@ func (rs *restorer) openAndRestore(ctx context.Context, id processor.TaskID) (ts
 		return ts, 0, nil
 	}
 	for wiped := false; ; wiped = true {
-		results, err := rs.restore(ctx, id, ts.restoreJobs(resumeAt))
+		jobs := ts.restoreJobs(resumeAt)
+		results, err := rs.restore(ctx, id, jobs)
 		if errors.Is(err, changelog.ErrCheckpointAhead) && !wiped {
 			w.log.Warn("checkpoint is ahead of the changelog; wiping the task's stores and restoring them in full", "task", id, "err", err)
 			if err := ts.wipe(); err != nil {
@@ -138,10 +139,20 @@ func (rs *restorer) openAndRestore(ctx context.Context, id processor.TaskID) (ts
 		if err != nil {
 			return fail(err)
 		}
+		// Only what moved: a restore that found nothing past where it
+		// started (an empty changelog at a task's first start) writes
+		// nothing, so a first start costs no disk writes beyond opening
+		// the stores.
+		from := map[changelog.TopicPartition]int64{}
+		for _, j := range jobs {
+			from[j.Partition] = max(j.Checkpoint, 0)
+		}
 		ends := map[changelog.TopicPartition]int64{}
 		for _, res := range results {
 			records += res.Records
-			ends[res.Partition] = res.EndOffset
+			if res.EndOffset > from[res.Partition] {
+				ends[res.Partition] = res.EndOffset
+			}
 		}
 		ts.advance(ends)
 		if err := ts.recordEnds(ends); err != nil {
