@@ -823,11 +823,13 @@ func (w *worker) shutdown(clean bool) error {
 		if err != nil {
 			err = fmt.Errorf("eddy: worker %d: final commit: %w", w.idx, err)
 		}
-	} else if clean && w.mu.fatal == nil && !w.stall.since.IsZero() {
+	} else if clean && w.mu.fatal == nil && !w.stall.since.IsZero() && len(w.mu.tasks) > 0 {
 		// The last commit attempt failed and the tasks went back to the
 		// commit before it: nothing is left to commit, but what was read
 		// since that commit was not committed. Say so rather than stop as
-		// if all were well.
+		// if all were well. (A worker whose tasks were taken away meanwhile,
+		// as a fenced zombie's are, owes nothing: their next owner has
+		// them.)
 		err = fmt.Errorf("eddy: worker %d: stopped while commits were failing (for %v, %d attempts): the records read since the last commit were not committed and will be processed again by the next owner of their tasks: %w",
 			w.idx, time.Since(w.stall.since).Round(time.Millisecond), w.stall.attempts, w.stall.cause)
 	}
