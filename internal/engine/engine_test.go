@@ -433,3 +433,67 @@ func kadmClient(t *testing.T, addrs []string) *kadm.Client {
 	t.Cleanup(cl.Close)
 	return kadm.NewClient(cl)
 }
+
+// TestCommitCutOffInFlightIsNotRedone: a transaction's end is cut off
+// (its context ends, as when a rebalance starts waiting or the attempt's
+// deadline passes) after the request to commit left the client. The
+// coordinator commits it, but End reports an error: the worker must find
+// out that the transaction committed, not rewind and process its input a
+// second time. Seen in a chaos run as thousands of inputs whose output
+// appeared twice while every aggregate stayed exact.
+func TestCommitCutOffInFlightIsNotRedone(t *testing.T) {
+	c, addrs := fakeCluster(t, kfake.SeedTopics(1, "in", "out"))
+	var processed atomic.Int64
+	e := New(countingPipe(t, "in", "out", &processed), testConfig(t, addrs, "cutoff", true))
+	var w atomic.Pointer[worker]
+	e.testing.beforeStep = func(wk *worker, _ kgo.Fetches) { w.Store(wk) }
+	var armed, cut atomic.Bool
+	c.KeepControl()
+	c.ControlKey(kmsg.EndTxn.Int16(), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		wk := w.Load()
+		if !armed.Load() || !req.(*kmsg.EndTxnRequest).Commit || wk == nil || cut.Load() {
+			return nil, nil, false
+		}
+		cancel := wk.endCancel.Load()
+		if cancel == nil {
+			return nil, nil, false
+		}
+		cut.Store(true)
+		(*cancel)(errRebalanceWaiting)
+		// The broker commits once the client has given up on the answer.
+		for deadline := time.Now().Add(10 * time.Second); wk.endCancel.Load() != nil && time.Now().Before(deadline); {
+			time.Sleep(time.Millisecond)
+		}
+		return nil, nil, false
+	})
+	runEngine(t, e)
+	produce(t, addrs, "in", 0, keys(10, "a")...)
+	readCommitted(t, addrs, "out", 20*time.Second, func(r []*kgo.Record) bool { return len(r) >= 10 })
+	armed.Store(true)
+	produce(t, addrs, "in", 0, keys(10, "b")...)
+	for deadline := time.Now().Add(20 * time.Second); !cut.Load() && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !cut.Load() {
+		t.Fatal("no commit was cut off")
+	}
+	produce(t, addrs, "in", 0, keys(10, "c")...)
+	got := readCommitted(t, addrs, "out", 20*time.Second, func(r []*kgo.Record) bool {
+		for _, rec := range r {
+			if string(rec.Key) == "c9" {
+				return true
+			}
+		}
+		return false
+	})
+	seen := map[string]int{}
+	var twice []string
+	for _, r := range got {
+		if seen[string(r.Key)]++; seen[string(r.Key)] == 2 {
+			twice = append(twice, string(r.Key))
+		}
+	}
+	if len(seen) != 30 || len(twice) > 0 {
+		t.Fatalf("read %d distinct outputs of 30 inputs, %d of them twice (%v)", len(seen), len(twice), twice)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -103,6 +104,7 @@ func (w *worker) endTransaction(ctx context.Context, start time.Time, commit, be
 	running := w.runningTasks(nil)
 	offsets := taskOffsets(running)
 	committed, yielded, err := w.end(ctx, commit, offsets)
+	settled := false // committed, found out after End reported an error
 	defer func() {
 		result := metrics.CommitOK
 		if !committed {
@@ -136,6 +138,27 @@ func (w *worker) endTransaction(ctx context.Context, start time.Time, commit, be
 			return &wedgedProducerError{err: err}
 		}
 		committed = false
+		if commit {
+			// The request to commit may have reached the coordinator
+			// before End gave up on its answer: the abort above only
+			// settled the outcome. Redoing a committed transaction's
+			// work would output it twice.
+			ok, serr := w.committedAfterAll(offsets)
+			if serr != nil {
+				serr = fmt.Errorf("end transaction: %w; whether it committed is unknown: %w", err, serr)
+				if ferr := w.retryOrFail(start, serr); ferr != nil {
+					return ferr
+				}
+				// A new worker restores the tasks from what the brokers
+				// hold, whichever way the transaction ended.
+				return &wedgedProducerError{err: serr}
+			}
+			if ok {
+				w.log.Info("the transaction committed although its end reported an error", "err", err)
+				committed, settled = true, true
+				err = nil
+			}
+		}
 	}
 	w.mu.abortPending = false
 	if err != nil && fatalTxnError(err) {
@@ -146,6 +169,14 @@ func (w *worker) endTransaction(ctx context.Context, start time.Time, commit, be
 		w.noteCommitted(offsets)
 		if err := w.applyCommitted(running); err != nil {
 			return err
+		}
+		if settled && begin {
+			// End rewound the client to its own idea of the last
+			// commit: the tasks drop what they hold and read on from
+			// what was committed.
+			if err := w.resetTasks(); err != nil {
+				return err
+			}
 		}
 		w.committed()
 		w.log.Debug("transaction committed", "tasks", len(running), "took", time.Since(start))
@@ -260,6 +291,67 @@ func (w *worker) retryBegin(fetches kgo.Fetches) error {
 		return nil
 	}
 	return w.begin(time.Now())
+}
+
+// committedAfterAll finds out whether a transaction whose end failed and
+// was then aborted committed after all: End reports an error when its
+// context ends while the request to commit is on its way or its answer
+// is, and the coordinator may have committed. The abort that follows
+// settles the outcome (the producer's epoch is bumped, ending whatever
+// was open), so the group's committed offsets now tell: the transaction
+// committed if and only if they are the offsets it carried. Only
+// partitions the transaction moved are compared; a transaction that
+// moved none (a punctuation's output alone) is taken as aborted. The
+// fetch requires stable offsets, so a transaction still being completed
+// is waited for, within commitAttemptTimeout. w.mu is held.
+func (w *worker) committedAfterAll(offsets map[string]map[int32]kgo.EpochOffset) (bool, error) {
+	moved := map[string]map[int32]int64{}
+	for topic, ps := range offsets {
+		for p, o := range ps {
+			if before, ok := w.rewindTo[topic][p]; ok && before.Offset == o.Offset {
+				continue
+			}
+			if moved[topic] == nil {
+				moved[topic] = map[int32]int64{}
+			}
+			moved[topic][p] = o.Offset
+		}
+	}
+	if len(moved) == 0 {
+		return false, nil
+	}
+	ctx, cancel := context.WithTimeout(w.prodCtx, commitAttemptTimeout)
+	defer cancel()
+	for {
+		resp, err := w.e.adm.FetchOffsets(kadm.RequireStable(ctx), w.e.cfg.ApplicationID)
+		if err == nil {
+			err = resp.Error()
+		}
+		if err == nil {
+			var yes, no int
+			for topic, ps := range moved {
+				for p, o := range ps {
+					if r, ok := resp.Lookup(topic, p); ok && r.At == o {
+						yes++
+					} else {
+						no++
+					}
+				}
+			}
+			if yes > 0 && no > 0 {
+				return false, fmt.Errorf("the group's offsets hold %d of the %d the transaction committed", yes, yes+no)
+			}
+			return yes > 0, nil
+		}
+		if !errors.Is(err, kerr.UnstableOffsetCommit) {
+			return false, fmt.Errorf("fetch the group's offsets: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+			return false, fmt.Errorf("fetch the group's offsets: %w", ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // errRebalanceWaiting cancels a transaction's end that a rebalance waits
