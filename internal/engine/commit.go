@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -56,45 +57,78 @@ func (e *produceError) Error() string {
 
 func (e *produceError) Unwrap() error { return e.err }
 
-// diagnose adds to cause, a record that kgo failed after its retries
-// (kgo.ErrRecordRetries, which does not carry the brokers' last error),
-// what the cluster says of the record's partition: no leader, or fewer
-// in-sync replicas than its min.insync.replicas (the brokers then answer
-// NOT_ENOUGH_REPLICAS). The listing is bounded; without an answer, cause
-// is returned as it is.
+// diagnose adds to cause, the failure of a commit attempt, what the
+// cluster says of the partitions the worker writes to: kgo fails a record
+// after its retries with kgo.ErrRecordRetries, which does not carry the
+// brokers' last error, and a producer that cannot begin its next
+// transaction (the coordinator cannot write the last one's markers) says
+// only that it timed out. The partition of a failed record is looked at
+// first, then every partition of the topics the worker writes to (sinks,
+// changelogs, the dead-letter topic): one without a leader
+// (LEADER_NOT_AVAILABLE) or with fewer in-sync replicas than its
+// min.insync.replicas (the brokers answer NOT_ENOUGH_REPLICAS) is named.
+// The listing is bounded; without an answer, or with nothing wrong,
+// cause is returned as it is.
 func (w *worker) diagnose(cause error) error {
+	topics := w.e.written
 	var pe *produceError
-	if !errors.As(cause, &pe) {
+	if errors.As(cause, &pe) {
+		topics = append([]string{pe.topic}, topics...)
+	}
+	if len(topics) == 0 {
 		return cause
 	}
 	ctx, cancel := context.WithTimeout(w.prodCtx, 5*time.Second)
 	defer cancel()
-	topics, err := w.e.adm.ListTopics(ctx, pe.topic)
+	listed, err := w.e.adm.ListTopics(ctx, topics...)
 	if err != nil {
 		return cause
 	}
-	p, ok := topics[pe.topic].Partitions[pe.partition]
-	if !ok {
-		return cause
-	}
-	if p.Leader < 0 {
-		return fmt.Errorf("%w (the partition has no leader: LEADER_NOT_AVAILABLE)", cause)
-	}
-	configs, err := w.e.adm.DescribeTopicConfigs(ctx, pe.topic)
-	if err != nil {
-		return cause
-	}
-	rc, err := configs.On(pe.topic, nil)
-	if err != nil {
-		return cause
-	}
-	for _, c := range rc.Configs {
-		if c.Key != "min.insync.replicas" || c.Value == nil {
-			continue
+	var described kadm.ResourceConfigs
+	minISR := func(topic string) int {
+		if described == nil {
+			if described, err = w.e.adm.DescribeTopicConfigs(ctx, listed.Names()...); err != nil {
+				described = kadm.ResourceConfigs{}
+			}
 		}
-		var min int
-		if _, err := fmt.Sscan(*c.Value, &min); err == nil && len(p.ISR) < min {
-			return fmt.Errorf("%w (the partition has %d in-sync replicas, fewer than its min.insync.replicas %d: the brokers answer NOT_ENOUGH_REPLICAS)", cause, len(p.ISR), min)
+		rc, err := described.On(topic, nil)
+		if err != nil {
+			return 0
+		}
+		for _, c := range rc.Configs {
+			var n int
+			if c.Key == "min.insync.replicas" && c.Value != nil {
+				if _, err := fmt.Sscan(*c.Value, &n); err == nil {
+					return n
+				}
+			}
+		}
+		return 0
+	}
+	check := func(topic string, p kadm.PartitionDetail) error {
+		if p.Leader < 0 {
+			return fmt.Errorf("%w (%s-%d has no leader: LEADER_NOT_AVAILABLE)", cause, topic, p.Partition)
+		}
+		// Kafka caps the min ISR a write needs at the replicas
+		// (KIP-966).
+		if need := min(minISR(topic), len(p.Replicas)); len(p.ISR) < need {
+			return fmt.Errorf("%w (%s-%d has %d in-sync replicas, fewer than its min.insync.replicas %d: the brokers answer NOT_ENOUGH_REPLICAS)",
+				cause, topic, p.Partition, len(p.ISR), need)
+		}
+		return nil
+	}
+	if pe != nil {
+		if p, ok := listed[pe.topic].Partitions[pe.partition]; ok {
+			if err := check(pe.topic, p); err != nil {
+				return err
+			}
+		}
+	}
+	for _, topic := range topics {
+		for _, p := range listed[topic].Partitions.Sorted() {
+			if err := check(topic, p); err != nil {
+				return err
+			}
 		}
 	}
 	return cause
@@ -200,7 +234,7 @@ func (w *worker) retryOrFail(start time.Time, cause error) error {
 		w.stall.since = start
 	}
 	w.stall.attempts++
-	if errors.Is(cause, kgo.ErrRecordRetries) {
+	if !errors.Is(cause, context.Canceled) {
 		cause = w.diagnose(cause)
 	}
 	if !errors.Is(cause, context.DeadlineExceeded) {

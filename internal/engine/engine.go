@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -39,10 +41,14 @@ type Config struct {
 
 // Engine runs a topology. Run it once.
 type Engine struct {
-	cfg     Config
-	top     *topology.Topology
-	log     *slog.Logger
-	specs   map[int]*task.Spec
+	cfg   Config
+	top   *topology.Topology
+	log   *slog.Logger
+	specs map[int]*task.Spec
+	// written are the topics the workers produce to: sinks, changelogs
+	// and the dead-letter topic (what a failed commit's diagnosis
+	// looks at).
+	written []string
 	layout  *layout
 	procID  string
 	skipped atomic.Int64
@@ -96,6 +102,24 @@ func New(top *topology.Topology, cfg Config) *Engine {
 		}
 	}
 	e.metrics = newEngineMetrics(cfg.Metrics, subOf)
+	seen := map[string]bool{}
+	for _, st := range top.Subtopologies(cfg.ApplicationID) {
+		for _, t := range st.SinkTopics {
+			if !seen[t] {
+				seen[t] = true
+				e.written = append(e.written, t)
+			}
+		}
+	}
+	for _, t := range slices.Sorted(maps.Keys(subOf)) {
+		if !seen[t] {
+			seen[t] = true
+			e.written = append(e.written, t)
+		}
+	}
+	if cfg.DeadLetterTopic != "" && !seen[cfg.DeadLetterTopic] {
+		e.written = append(e.written, cfg.DeadLetterTopic)
+	}
 	return e
 }
 
