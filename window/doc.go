@@ -1,7 +1,8 @@
 // Package window owns the windows of eddy's windowed operations: the
 // window definitions (TimeWindows, SlidingWindows, SessionWindows,
-// JoinWindows), the window instances they produce (Window) and the key of
-// a windowed result (Windowed[K]).
+// JoinWindows), the window instances they produce (Window), the key of a
+// windowed result (Windowed[K]), and the serdes that give windowed keys
+// Kafka Streams' byte layouts (TimeWindowedSerde, SessionWindowedSerde).
 // Windowed aggregations, stream-stream joins, suppression and the window
 // and session stores build on it; it does no I/O and reads no clock.
 //
@@ -45,4 +46,11 @@
 //   - The deprecated Kafka Streams constructors (TimeWindows.of, grace(),
 //     JoinWindows.of with its 24-hour default grace) and UnlimitedWindows
 //     have no counterpart.
+//
+// # Serdes and null
+//
+// Package serde keeps Kafka nulls away from serdes (see its Null section).
+// Called directly, the windowed serdes return the zero Windowed, with a
+// Window of KindNone, for nil data, and for empty data too, which Kafka
+// Streams' windowed deserializers also read as null.
 package window

@@ -8,7 +8,10 @@ import (
 )
 
 // ErrInvalidWindow is wrapped by the errors of NewTimeWindow,
-// NewSessionWindow and NewTimeWindowOfSize.
+// NewSessionWindow, NewTimeWindowOfSize and TimeWindowedSerde (a window
+// size that is not a positive whole number of milliseconds), and by the
+// Deserialize errors of the windowed serdes when the bytes hold bounds no
+// window can have.
 var ErrInvalidWindow = errors.New("window: invalid window bounds")
 
 // Kind says which rules a Window's bounds follow. Kafka Streams models
