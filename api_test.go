@@ -21,6 +21,7 @@ var aliasedErrors = map[string]bool{
 	"github.com/eddystream/eddy.CopartitionError":           true,
 	"github.com/eddystream/eddy.DeserializationError":       true,
 	"github.com/eddystream/eddy.InternalTopicMismatchError": true,
+	"github.com/eddystream/eddy.InvalidTimestampError":      true,
 	"github.com/eddystream/eddy.MissingTopicError":          true,
 	"github.com/eddystream/eddy.PanicError":                 true,
 	"github.com/eddystream/eddy.ProcessingError":            true,

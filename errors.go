@@ -34,13 +34,18 @@ var ErrStateDirLocked = engine.ErrStateDirLocked
 var ErrTaskDirLocked = engine.ErrTaskDirLocked
 
 // Record errors Run returns when a handler fails (the default). Match them
-// with errors.As; both name the record's topic, partition and offset.
+// with errors.As; each names the record's topic, partition and offset.
 type (
 	// DeserializationError: an input record's key or value did not
 	// deserialize.
 	DeserializationError = task.DeserializationError
 	// ProcessingError: a processor returned an error for an input record.
 	ProcessingError = task.ProcessingError
+	// InvalidTimestampError: an input record's timestamp (its own, or
+	// what its source's extractor returned) is negative, and its source
+	// fails on one (topology.OnInvalidTimestamp). The error handlers do
+	// not apply to it.
+	InvalidTimestampError = task.InvalidTimestampError
 )
 
 // Headers of a dead-letter record (see DeadLetterTopic).

@@ -48,6 +48,8 @@ type Option func(*Driver)
 func WithApplicationID(id string) Option { return func(d *Driver) { d.appID = id } }
 
 // WithStartTime sets the initial wall-clock time (default 2026-01-01 UTC).
+// The wall clock fires wall-clock punctuators and is what
+// topology.WallClockTimestamp stamps records with.
 func WithStartTime(t time.Time) Option { return func(d *Driver) { d.now = t } }
 
 // WithSkipOnDeserializationError makes the driver skip input records that
@@ -97,6 +99,7 @@ func New(top *topology.Topology, opts ...Option) (*Driver, error) {
 			Backends:      backends,
 			Output:        func(r *kgo.Record) { d.pending = append(d.pending, r) },
 			OnDrop:        func(drop task.Drop) { d.dropped[string(drop.Reason)]++ },
+			WallClock:     func() time.Time { return d.now },
 		}
 		cfg.Errors = d.errors
 		t, err := task.New(cfg)
@@ -220,7 +223,9 @@ func (d *Driver) Skipped() int64 {
 // DroppedRecords is the number of records the topology dropped on purpose
 // for reason, as the engine counts them in eddy_dropped_records_total:
 // "null_key" and "null_value" are the records with a null key or value
-// that stream aggregations drop.
+// that stream aggregations drop, "invalid_timestamp" the input records
+// with an invalid timestamp that a source skips
+// (topology.SkipOnInvalidTimestamp).
 func (d *Driver) DroppedRecords(reason string) int64 { return d.dropped[reason] }
 
 // RawOutput returns and removes the records written to topic (a sink

@@ -28,8 +28,10 @@
 //     dropped on purpose, as Kafka Streams' dropped-records-total, by
 //     reason: null_key or null_value, a record with a null key or value
 //     that a stream aggregation (count, reduce, aggregate) skips, whether
-//     at the aggregation or before the repartition topic that feeds it.
-//     Both series exist, at zero, from the task's start.
+//     at the aggregation or before the repartition topic that feeds it;
+//     invalid_timestamp, an input record with a negative timestamp that
+//     its source skips (topology.SkipOnInvalidTimestamp). The three series
+//     exist, at zero, from the task's start.
 //   - eddy_process_batch_duration_seconds (histogram; worker): time a worker
 //     took to process one polled batch through its tasks, from 100µs to
 //     10s. It is per batch, not per record: a clock read per record would

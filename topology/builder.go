@@ -69,6 +69,9 @@ type options struct {
 	changelog  *state.ChangelogConfig
 	cached     bool
 	partitions int
+	// Sources: how records are stamped.
+	extractor TimestampExtractor
+	onInvalid InvalidTimestampHandler
 	// errs are the problems with the options themselves, reported by
 	// Build against the node or store they configure.
 	errs []string

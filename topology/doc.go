@@ -35,6 +35,30 @@
 // task. <name> is the grouping's Named option, else the store's name, else a
 // generated node name.
 //
+// # Timestamps
+//
+// Every record has a timestamp, its event time. A source stamps the
+// records it reads with the Kafka record's timestamp, or with what its
+// TimestampExtractor returns (WithTimestampExtractor; WallClockTimestamp
+// stamps them with processing time). A task processes next, across its
+// input partitions, the queued record with the smallest timestamp; stream
+// time, which fires stream-time punctuators, is the largest timestamp
+// processed; each partition's time, which extractors are given, is the
+// largest timestamp processed in it. Records keep the source's timestamp
+// through stateless operations, and a sink writes it as the Kafka
+// record's timestamp. A timestamp before the Unix epoch (negative, as
+// Kafka counts) is invalid: the source fails the task, skips the record or
+// stamps it with the partition time, as OnInvalidTimestamp says (Kafka
+// Streams' FailOnInvalidTimestamp, LogAndSkipOnInvalidTimestamp and
+// UsePartitionTimeOnInvalidTimestamp). Repartition topics are read with
+// their records' own timestamps, which eddy wrote.
+//
+// Two differences from Kafka Streams: an extractor gets the record's
+// bytes, not the deserialized record; and partition time is not kept in
+// the committed offsets' metadata, so it starts unknown whenever a task
+// starts or rewinds (UsePartitionTimeOnInvalidTimestamp then fails on an
+// invalid first record, as Kafka Streams does before any partition time).
+//
 // # Nulls
 //
 // Keys and values may be null, as in Kafka (see package processor for how

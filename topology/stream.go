@@ -48,17 +48,22 @@ func SourceTopics[K, V any](b *Builder, topics []string, keys serde.Serde[K], va
 	if keys == nil || values == nil {
 		b.errorf(n.name, "a source needs a key serde and a value serde")
 	}
-	n.instantiate = sourceInstantiate(n, keys, values)
+	for _, msg := range o.errs {
+		b.errorf(n.name, "%s", msg)
+	}
+	n.instantiate = sourceInstantiate(n, o, keys, values)
 	return Stream[K, V]{b: b, n: n, keys: keys, values: values}
 }
 
-func sourceInstantiate[K, V any](n *node, keys serde.Serde[K], values serde.Serde[V]) func(*task.Task, func(string, bool) string, []any) any {
+// sourceInstantiate instantiates source n, stamping records as o says
+// (WithTimestampExtractor, OnInvalidTimestamp).
+func sourceInstantiate[K, V any](n *node, o options, keys serde.Serde[K], values serde.Serde[V]) func(*task.Task, func(string, bool) string, []any) any {
 	return func(t *task.Task, topicName func(string, bool) string, kids []any) any {
 		topics := make([]string, len(n.topics))
 		for i, topic := range n.topics {
 			topics[i] = topicName(topic, n.internal)
 		}
-		task.AddSource(t, n.name, topics, keys, values, downstreams[K, V](kids))
+		task.AddSource(t, n.name, topics, sourceTime(o, t), keys, values, downstreams[K, V](kids))
 		return nil
 	}
 }

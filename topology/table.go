@@ -62,7 +62,9 @@ func (g GroupedStream[K, V]) input(store string) Stream[K, V] {
 	dropNulls[K, V](sink)
 	src := b.addNode(kindSource, "repartition-source", name+"-repartition-source", nil)
 	src.topics, src.internal = []string{topic}, true
-	src.instantiate = sourceInstantiate(src, s.keys, s.values)
+	// A repartition topic holds records stamped upstream: their own
+	// timestamps are the ones to use.
+	src.instantiate = sourceInstantiate(src, options{}, s.keys, s.values)
 	return Stream[K, V]{b: b, n: src, keys: s.keys, values: s.values}
 }
 

@@ -20,11 +20,12 @@ type Downstream[K, V any] interface {
 }
 
 // AddSource registers the entry node for topics: it deserializes records
-// with the serdes and forwards them to children. A null key or value (nil)
-// is not deserialized: it becomes the zero value with the record's NullKey
-// or NullValue set, so that no serde ever sees null (see package serde).
-func AddSource[K, V any](t *Task, name string, topics []string, keys serde.Serde[K], values serde.Serde[V], children []Downstream[K, V]) {
-	s := &sourceNode[K, V]{n: name, keys: keys, values: values, children: children}
+// with the serdes and forwards them to children, stamped as st says. A
+// null key or value (nil) is not deserialized: it becomes the zero value
+// with the record's NullKey or NullValue set, so that no serde ever sees
+// null (see package serde).
+func AddSource[K, V any](t *Task, name string, topics []string, st SourceTime, keys serde.Serde[K], values serde.Serde[V], children []Downstream[K, V]) {
+	s := &sourceNode[K, V]{n: name, st: st, keys: keys, values: values, children: children}
 	for _, topic := range topics {
 		t.sources[topic] = s
 	}
@@ -33,6 +34,7 @@ func AddSource[K, V any](t *Task, name string, topics []string, keys serde.Serde
 
 type sourceNode[K, V any] struct {
 	n        string
+	st       SourceTime
 	keys     serde.Serde[K]
 	values   serde.Serde[V]
 	children []Downstream[K, V]
@@ -42,8 +44,14 @@ func (s *sourceNode[K, V]) name() string { return s.n }
 func (s *sourceNode[K, V]) init() error  { return nil }
 func (s *sourceNode[K, V]) close() error { return nil }
 
-func (s *sourceNode[K, V]) deliver(r *kgo.Record) error {
-	rec := processor.Record[K, V]{Timestamp: r.Timestamp, NullKey: r.Key == nil, NullValue: r.Value == nil}
+func (s *sourceNode[K, V]) timing() SourceTime { return s.st }
+
+func (s *sourceNode[K, V]) deliver(r *kgo.Record, ts int64) error {
+	stamp := r.Timestamp
+	if stamp.UnixMilli() != ts { // extracted, or the partition time
+		stamp = time.UnixMilli(ts)
+	}
+	rec := processor.Record[K, V]{Timestamp: stamp, NullKey: r.Key == nil, NullValue: r.Value == nil}
 	if !rec.NullKey {
 		k, err := s.keys.Deserialize(r.Topic, r.Key)
 		if err != nil {

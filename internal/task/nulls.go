@@ -1,6 +1,10 @@
 package task
 
-import "github.com/eddystream/eddy/processor"
+import (
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/eddystream/eddy/processor"
+)
 
 // DropReason says why a node dropped a record on purpose. The values are
 // the reason label of the engine's dropped-records metric.
@@ -14,6 +18,9 @@ const (
 	// DropNullValue is a record with a null value where one is needed, for
 	// example by a stream aggregation.
 	DropNullValue DropReason = "null_value"
+	// DropInvalidTimestamp is an input record whose timestamp is negative,
+	// under a source that skips such records (SkipOnInvalidTimestamp).
+	DropInvalidTimestamp DropReason = "invalid_timestamp"
 )
 
 // Drop is one record a node dropped on purpose, as Config.OnDrop gets it.
@@ -64,5 +71,13 @@ func (g *nullGuard[K, V]) Receive(rec processor.Record[K, V]) error {
 func (t *Task) dropped(node string, reason DropReason) {
 	if t.cfg.OnDrop != nil {
 		t.cfg.OnDrop(Drop{Reason: reason, Node: node, Origin: t.origin, HasOrigin: t.hasOrigin})
+	}
+}
+
+// droppedAt reports input record rec, which node dropped for reason
+// before it was processed.
+func (t *Task) droppedAt(node string, reason DropReason, rec *kgo.Record) {
+	if t.cfg.OnDrop != nil {
+		t.cfg.OnDrop(Drop{Reason: reason, Node: node, Origin: processor.Origin{Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset}, HasOrigin: true})
 	}
 }

@@ -70,9 +70,9 @@ func TestNullsNeverReachTheSerdes(t *testing.T) {
 	var drops []task.Drop
 	tk := startTask(t, top, 0, &out, &drops)
 	tk.Add([]*kgo.Record{
-		{Topic: "in", Offset: 0, Key: nil, Value: []byte("v")},
-		{Topic: "in", Offset: 1, Key: []byte("k"), Value: nil},
-		{Topic: "in", Offset: 2, Key: nil, Value: nil},
+		{Topic: "in", Offset: 0, Key: nil, Value: []byte("v"), Timestamp: time.UnixMilli(1)},
+		{Topic: "in", Offset: 1, Key: []byte("k"), Value: nil, Timestamp: time.UnixMilli(1)},
+		{Topic: "in", Offset: 2, Key: nil, Value: nil, Timestamp: time.UnixMilli(1)},
 	})
 	if _, err := tk.Process(10); err != nil {
 		t.Fatalf("Process: %v", err)

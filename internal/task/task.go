@@ -31,8 +31,13 @@ type Config struct {
 	// on every error.
 	Errors ErrorPolicy
 	// OnDrop, if set, is called for every record a node drops on purpose
-	// (see DropNulls), for the driver to count and log.
+	// (see DropNulls, SkipOnInvalidTimestamp), for the driver to count and
+	// log.
 	OnDrop func(Drop)
+	// WallClock is the driver's clock, which wall-clock timestamp
+	// extractors read (Task.WallClock); nil means time.Now. eddytest sets
+	// its own, so that such extractors are tested on its clock.
+	WallClock func() time.Time
 }
 
 // TopicPartition names one input partition of a task.
@@ -67,7 +72,11 @@ type Task struct {
 // source is the entry point of one topic into the graph: it deserializes
 // and forwards.
 type source interface {
-	deliver(rec *kgo.Record) error
+	name() string
+	// timing is how the source stamps its records.
+	timing() SourceTime
+	// deliver deserializes rec and forwards it stamped with ts (Unix ms).
+	deliver(rec *kgo.Record, ts int64) error
 }
 
 // node is anything with a lifecycle in the graph, in initialisation order.
@@ -143,7 +152,7 @@ func (t *Task) Add(recs []*kgo.Record) {
 func (t *Task) queue(tp TopicPartition) *queue {
 	q := t.queues[tp]
 	if q == nil {
-		q = &queue{tp: tp, next: -1, src: t.sources[tp.Topic]}
+		q = &queue{tp: tp, next: -1, partTime: -1, src: t.sources[tp.Topic]}
 		t.queues[tp] = q
 	}
 	return q
@@ -161,46 +170,66 @@ func (t *Task) Skipped() int64 { return t.skipped }
 // that joins and aggregations over several inputs see records in time
 // order), and fires stream-time punctuators as stream time advances. It
 // returns the number of records processed.
+//
+// A record's timestamp is what its source's extractor returns (SourceTime),
+// taken when the record reaches the head of its partition's queue, as
+// Kafka Streams' RecordQueue does. A record whose timestamp is invalid is
+// skipped (not counted in the result), stamped with its partition's time,
+// or fails the task with an *InvalidTimestampError, as its source says.
 func (t *Task) Process(max int) (int, error) {
 	n := 0
 	for n < max && t.buffered > 0 {
-		q := t.nextQueue()
+		q, err := t.nextQueue()
+		if err != nil {
+			return n, err
+		}
+		if q == nil {
+			break // the rest were skipped
+		}
+		ts := q.headTS
 		rec := q.pop()
 		t.buffered--
 		n++
-		if err := t.processOne(q, rec); err != nil {
+		if err := t.processOne(q, rec, ts); err != nil {
 			return n, err
 		}
 	}
 	return n, nil
 }
 
-func (t *Task) nextQueue() *queue {
+// nextQueue returns the queue whose head has the smallest timestamp, or
+// nil when every queue is empty.
+func (t *Task) nextQueue() (*queue, error) {
 	var best *queue
 	for _, q := range t.queues {
+		if err := t.stampHead(q); err != nil {
+			return nil, err
+		}
 		if q.len() == 0 {
 			continue
 		}
-		if best == nil || q.head().Timestamp.Before(best.head().Timestamp) {
+		if best == nil || q.headTS < best.headTS {
 			best = q
 		}
 	}
-	return best
+	return best, nil
 }
 
-func (t *Task) processOne(q *queue, rec *kgo.Record) error {
+func (t *Task) processOne(q *queue, rec *kgo.Record, ts int64) error {
 	src := q.src
 	if src == nil {
 		return fmt.Errorf("task %s: record from topic %q, which the sub-topology does not read", t.cfg.ID, rec.Topic)
 	}
 	q.next = rec.Offset + 1
-	ts := rec.Timestamp.UnixMilli()
+	if ts > q.partTime {
+		q.partTime = ts
+	}
 	if ts > t.streamTime {
 		t.streamTime = ts
 	}
 	t.origin = processor.Origin{Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset}
 	t.hasOrigin = true
-	err := deliver(src, rec)
+	err := deliver(src, rec, ts)
 	t.hasOrigin = false
 	if err != nil {
 		if err := t.handle(rec, err); err != nil {
@@ -250,9 +279,9 @@ func (t *Task) punctuate(typ processor.PunctuationType, now time.Time) error {
 
 // deliver hands rec to its source, turning a panic of the code it runs
 // (serdes, DSL callbacks, processors) into a *PanicError.
-func deliver(src source, rec *kgo.Record) (err error) {
+func deliver(src source, rec *kgo.Record, ts int64) (err error) {
 	defer recoverPanic(&err)
-	return src.deliver(rec)
+	return src.deliver(rec, ts)
 }
 
 // initNode initialises n, turning a panic into a *PanicError.
@@ -280,12 +309,15 @@ func (t *Task) Offsets() map[TopicPartition]int64 {
 }
 
 // DropBuffered forgets every queued record (for example those of a
-// partition being revoked) and returns how many there were.
+// partition being revoked) and returns how many there were. The
+// partitions' times are forgotten too, as Kafka Streams' RecordQueue.clear
+// does: the records after the dropped ones will be read again.
 func (t *Task) DropBuffered() int {
 	n := t.buffered
 	for _, q := range t.queues {
 		clear(q.recs)
 		q.recs, q.pos = q.recs[:0], 0
+		q.stamped, q.partTime = false, -1
 	}
 	t.buffered = 0
 	return n
@@ -327,6 +359,14 @@ type queue struct {
 	next int64
 	recs []*kgo.Record
 	pos  int
+	// stamped says that headTS is the head record's timestamp (Unix ms),
+	// from its source's extractor (stampHead).
+	stamped bool
+	headTS  int64
+	// partTime is the partition time: the largest timestamp of the
+	// partition's records processed so far, -1 before the first (Kafka
+	// Streams' RecordQueue.partitionTime).
+	partTime int64
 }
 
 func (q *queue) push(r *kgo.Record) { q.recs = append(q.recs, r) }
@@ -334,6 +374,7 @@ func (q *queue) len() int           { return len(q.recs) - q.pos }
 func (q *queue) head() *kgo.Record  { return q.recs[q.pos] }
 
 func (q *queue) pop() *kgo.Record {
+	q.stamped = false
 	r := q.recs[q.pos]
 	q.recs[q.pos] = nil
 	q.pos++

@@ -97,3 +97,95 @@ func TestDropBuffered(t *testing.T) {
 		t.Fatal("dropped records were processed")
 	}
 }
+
+// Partition time, as an extractor sees it, is per partition the largest
+// timestamp of the records processed so far (unknown before the first,
+// and again after DropBuffered), as Kafka Streams' RecordQueue keeps it;
+// records are picked across partitions by their extracted timestamps.
+func TestPartitionTimeAndExtractedOrder(t *testing.T) {
+	type call struct {
+		topic    string
+		offset   int64
+		partTime int64 // -1: unknown
+	}
+	var calls []call
+	// The extractor reads the timestamp from the value's first byte.
+	extract := func(rec topology.SourceRecord, partitionTime time.Time) time.Time {
+		pt := int64(-1)
+		if !partitionTime.IsZero() {
+			pt = partitionTime.UnixMilli()
+		}
+		calls = append(calls, call{rec.Topic, rec.Offset, pt})
+		return time.UnixMilli(int64(rec.Value[0]))
+	}
+	b := topology.NewBuilder()
+	topology.SourceTopics(b, []string{"left", "right"}, serde.String(), serde.Bytes(), topology.WithTimestampExtractor(extract)).
+		WithSerdes(nil, serde.Bytes()).To("merged")
+	top, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []*kgo.Record
+	tk, err := task.New(task.Config{
+		ID: processor.TaskID{Partition: 0}, ApplicationID: "app", Spec: task.SpecsOf(top, "app")[0],
+		Backends: map[string]state.Backend{},
+		Output:   func(r *kgo.Record) { out = append(out, r) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tk.Init(); err != nil {
+		t.Fatal(err)
+	}
+	defer tk.Close()
+	// The records' own timestamps (100 + offset) would order them
+	// otherwise.
+	r := func(topic string, offset int64, ts byte) *kgo.Record {
+		return &kgo.Record{Topic: topic, Offset: offset, Key: []byte("k"), Value: []byte{ts}, Timestamp: time.UnixMilli(100 + offset)}
+	}
+	tk.Add([]*kgo.Record{r("left", 0, 5), r("left", 1, 3), r("left", 2, 7)})
+	tk.Add([]*kgo.Record{r("right", 0, 1), r("right", 1, 9)})
+	if _, err := tk.Process(100); err != nil {
+		t.Fatal(err)
+	}
+	var order []byte
+	for _, o := range out {
+		order = append(order, o.Value[0])
+		if o.Timestamp.UnixMilli() != int64(o.Value[0]) {
+			t.Errorf("output %d stamped %v, want its extracted timestamp", o.Value[0], o.Timestamp.UnixMilli())
+		}
+	}
+	// Heads compared: left 5 vs right 1 -> 1; 5 vs 9 -> 5; 3 vs 9 -> 3;
+	// 7 vs 9 -> 7; then 9.
+	if want := []byte{1, 5, 3, 7, 9}; string(order) != string(want) {
+		t.Errorf("processed %v, want %v", order, want)
+	}
+	partTimes := map[string]int64{}
+	for _, c := range calls {
+		partTimes[c.topic+"@"+string(rune('0'+c.offset))] = c.partTime
+	}
+	want := map[string]int64{"left@0": -1, "left@1": 5, "left@2": 5, "right@0": -1, "right@1": 1}
+	if len(calls) != len(want) {
+		t.Errorf("extractor called %d times, want once per record: %v", len(calls), calls)
+	}
+	for k, v := range want {
+		if partTimes[k] != v {
+			t.Errorf("partition time given for %s = %d, want %d", k, partTimes[k], v)
+		}
+	}
+	if got := tk.StreamTime().UnixMilli(); got != 9 {
+		t.Errorf("stream time = %d, want the largest extracted timestamp 9", got)
+	}
+
+	// DropBuffered forgets the partition time with the records.
+	calls = nil
+	tk.Add([]*kgo.Record{r("left", 3, 8)})
+	tk.DropBuffered()
+	tk.Add([]*kgo.Record{r("left", 3, 8)})
+	if _, err := tk.Process(100); err != nil {
+		t.Fatal(err)
+	}
+	if len(calls) != 1 || calls[0].partTime != -1 {
+		t.Errorf("after DropBuffered the extractor saw %v, want one call with no partition time", calls)
+	}
+}
