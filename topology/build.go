@@ -241,7 +241,7 @@ func (t *Topology) taskSpecs(appID string) []*task.Spec {
 		spec := &task.Spec{ID: st.id, SourceTopics: subs[i].SourceTopics}
 		for _, s := range st.stores {
 			decl := t.stores[s]
-			ss := task.StoreSpec{Name: s, Kind: decl.kind, Supplier: decl.backend, Cached: decl.cached}
+			ss := task.StoreSpec{Name: s, Kind: decl.kind, Supplier: decl.backend, Cached: decl.cached, Timestamped: decl.timestamped}
 			topic := s
 			if decl.logged {
 				ss.ChangelogTopic = ChangelogTopic(appID, s)

@@ -198,14 +198,19 @@ type storeDecl struct {
 	// changelog is how the changelog topic is created, if logged.
 	changelog state.ChangelogConfig
 	cached    bool
-	typed     func(raw state.RawStore, topic string) any
-	users     []*node
+	// timestamped says that the store keeps a timestamp with each value
+	// (see timestampedStore), as the stores of DSL aggregations do.
+	timestamped bool
+	typed       func(raw state.RawStore, topic string) any
+	users       []*node
 }
 
-func (b *Builder) declareStore(name string, o options, typed func(raw state.RawStore, topic string) any) {
+// declareStore declares a store and returns it, or nil if the name is
+// taken.
+func (b *Builder) declareStore(name string, o options, typed func(raw state.RawStore, topic string) any) *storeDecl {
 	if _, dup := b.stores[name]; dup {
 		b.errorf(name, "a store with this name is already declared")
-		return
+		return nil
 	}
 	for _, msg := range o.errs {
 		b.errorf(name, "%s", msg)
@@ -221,6 +226,7 @@ func (b *Builder) declareStore(name string, o options, typed func(raw state.RawS
 	}
 	b.stores[name] = decl
 	b.storeOrder = append(b.storeOrder, name)
+	return decl
 }
 
 // StoreOption configures a store declared with AddKeyValueStore.

@@ -100,4 +100,21 @@
 // changelog topics named <application-id>-<store>-changelog. Processors of
 // the Processor API declare stores with AddKeyValueStore and name them in
 // Process.
+//
+// An aggregation (Count, Reduce, Aggregate) stamps each result with the
+// largest timestamp of the records folded into it, as Kafka Streams does,
+// so an out-of-order record does not move a result back in time; table
+// operations downstream (Table.Filter, MapTableValues, ToStream) keep that
+// timestamp. Its store therefore keeps each aggregate with its timestamp,
+// as Kafka Streams' timestamped key-value stores do: the stored bytes are
+// the timestamp (8 bytes, big-endian Unix milliseconds) followed by the
+// aggregate's serialized bytes. The changelog records carry the same
+// bytes and are stamped with the timestamp; Kafka Streams strips the
+// prefix from its changelog and adds it back from the record's timestamp
+// on restore, so the two changelog formats differ (neither is meant for
+// other readers). Processors given such a store (by naming it in Process),
+// and eddytest.KeyValueStore, see it as a state.KeyValueStore of the
+// aggregate type: it reads the aggregates without their timestamps, and a
+// value it writes has none, which the next aggregation of the key treats
+// as older than its record.
 package topology

@@ -1,6 +1,9 @@
 package topology
 
 import (
+	"fmt"
+	"time"
+
 	"github.com/eddystream/eddy/internal/task"
 	"github.com/eddystream/eddy/processor"
 	"github.com/eddystream/eddy/serde"
@@ -139,9 +142,12 @@ func aggregateFn[K, V, VA any](g GroupedStream[K, V], prefix string, fn func(K, 
 	keys := in.keys
 	storeOK := keys != nil && aggSerde != nil
 	if storeOK {
-		b.declareStore(store, o, func(raw state.RawStore, topic string) any {
-			return state.NewKeyValueStore(store, topic, raw, keys, aggSerde)
+		decl := b.declareStore(store, o, func(raw state.RawStore, topic string) any {
+			return newTimestampedStore(store, topic, raw, keys, aggSerde)
 		})
+		if decl != nil {
+			decl.timestamped = true
+		}
 	}
 	n := addProcessor(b, prefix, o, []*node{in.n}, []string{store}, func() processor.Processor[K, V, K, change[VA]] {
 		return &aggregateProcessor[K, V, VA]{store: store, fn: fn}
@@ -163,32 +169,45 @@ func dropNulls[K, V any](n *node) {
 	}
 }
 
+// aggregateProcessor folds records into the aggregate of their key. The
+// aggregate's timestamp is the largest of the records folded into it (the
+// record's, or the previous aggregate's if later), as Kafka Streams'
+// KStreamAggregate and KStreamReduce stamp it; the update it forwards
+// carries that timestamp.
 type aggregateProcessor[K, V, VA any] struct {
 	store string
 	fn    func(K, V, VA, bool) VA
 	ctx   processor.Context[K, change[VA]]
-	kv    state.KeyValueStore[K, VA]
+	kv    *timestampedStore[K, VA]
 }
 
 func (p *aggregateProcessor[K, V, VA]) Init(ctx processor.Context[K, change[VA]]) error {
-	kv, err := state.KeyValue[K, VA](ctx, p.store)
+	s, err := ctx.Store(p.store)
 	if err != nil {
 		return err
+	}
+	kv, ok := s.(*timestampedStore[K, VA])
+	if !ok {
+		return fmt.Errorf("store %q is a %T, not an aggregation's store", p.store, s)
 	}
 	p.ctx, p.kv = ctx, kv
 	return nil
 }
 
 func (p *aggregateProcessor[K, V, VA]) Process(r processor.Record[K, V]) error {
-	old, had, err := p.kv.Get(r.Key)
+	old, had, err := p.kv.getStamped(r.Key)
 	if err != nil {
 		return err
 	}
-	agg := p.fn(r.Key, r.Value, old, had)
-	if err := p.kv.Put(r.Key, agg); err != nil {
+	agg := p.fn(r.Key, r.Value, old.value, had)
+	ts := r.Timestamp
+	if had && old.ts > ts.UnixMilli() {
+		ts = time.UnixMilli(old.ts)
+	}
+	if err := p.kv.putStamped(r.Key, agg, ts.UnixMilli()); err != nil {
 		return err
 	}
-	return p.ctx.Forward(processor.Record[K, change[VA]]{Key: r.Key, Value: change[VA]{value: agg}, Timestamp: r.Timestamp, Headers: r.Headers})
+	return p.ctx.Forward(processor.Record[K, change[VA]]{Key: r.Key, Value: change[VA]{value: agg}, Timestamp: ts, Headers: r.Headers})
 }
 
 func (p *aggregateProcessor[K, V, VA]) Close() error { return nil }

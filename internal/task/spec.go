@@ -35,6 +35,13 @@ type StoreSpec struct {
 	// is no record cache yet: the flag is carried so that declarations
 	// need not change when one comes, and changes nothing today.
 	Cached bool
+	// Timestamped says that each value of the store starts with its
+	// timestamp: 8 bytes, big-endian Unix milliseconds, negative for none
+	// (the stores of DSL aggregations). A changelog record of such a value
+	// keeps the prefix and is stamped with the timestamp, as Kafka
+	// Streams stamps a timestamped store's changelog records, so that a
+	// restore, which copies the bytes, keeps it.
+	Timestamped bool
 	// Kind is the store's shape (key-value today).
 	Kind state.StoreKind
 	// Supplier makes the store's backend; nil means the application's

@@ -1,6 +1,7 @@
 package task
 
 import (
+	"encoding/binary"
 	"fmt"
 	"time"
 
@@ -27,8 +28,9 @@ func newStoreRuntime(spec StoreSpec, b state.Backend) *storeRuntime {
 
 // FlushChangelog emits one changelog record per key written since the last
 // commit (the latest value, or a tombstone for a delete) for every logged
-// store, stamped with ts, and returns how many it emitted. The records go
-// to Output with Partition set to the task's partition.
+// store, stamped with ts (a value of a Timestamped store: with its own
+// timestamp, unless it has none), and returns how many it emitted. The
+// records go to Output with Partition set to the task's partition.
 func (t *Task) FlushChangelog(ts time.Time) int {
 	n := 0
 	for _, name := range t.order {
@@ -45,6 +47,11 @@ func (t *Task) FlushChangelog(ts time.Time) int {
 			}
 			if !w.Delete {
 				rec.Value = w.Value
+				if s.spec.Timestamped && len(w.Value) >= 8 {
+					if vts := int64(binary.BigEndian.Uint64(w.Value)); vts >= 0 {
+						rec.Timestamp = time.UnixMilli(vts)
+					}
+				}
 			}
 			t.cfg.ChangelogOutput(rec)
 			n++
