@@ -17,6 +17,16 @@
 // Every operation takes optional Options; Named gives the operation's node a
 // stable name, which also names its internal topics.
 //
+// # Record metadata in callbacks
+//
+// The common callbacks have a ...WithMeta variant whose function also gets
+// the record's Meta: its timestamp, headers and origin (input topic,
+// partition, offset), Kafka Streams' record context, without dropping to
+// the Processor API: Stream.FilterWithMeta, PeekWithMeta, ForeachWithMeta,
+// and MapWithMeta, MapValuesWithMeta, FlatMapWithMeta,
+// FlatMapValuesWithMeta (the value mappers also get the key, read-only).
+// Meta is read-only: outputs keep the input's timestamp and headers.
+//
 // # Serdes
 //
 // A Stream carries the serdes of its key and value when they are known:

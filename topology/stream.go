@@ -111,13 +111,7 @@ func (s Stream[K, V]) WithSerdes(keys serde.Serde[K], values serde.Serde[V]) Str
 
 // Filter keeps the records for which pred returns true.
 func (s Stream[K, V]) Filter(pred func(K, V) bool, opts ...Option) Stream[K, V] {
-	n := addProcessor(s.b, "filter", collect(opts), []*node{s.n}, nil, processor.Func(func(ctx processor.Context[K, V], r processor.Record[K, V]) error {
-		if pred(r.Key, r.Value) {
-			return ctx.Forward(r)
-		}
-		return nil
-	}))
-	return derive[K, V, K, V](s, n, s.keyChanged)
+	return s.FilterWithMeta(func(k K, v V, _ Meta) bool { return pred(k, v) }, opts...)
 }
 
 // FilterNot drops the records for which pred returns true.
@@ -127,19 +121,12 @@ func (s Stream[K, V]) FilterNot(pred func(K, V) bool, opts ...Option) Stream[K, 
 
 // Peek calls fn for every record and forwards it unchanged.
 func (s Stream[K, V]) Peek(fn func(K, V), opts ...Option) Stream[K, V] {
-	n := addProcessor(s.b, "peek", collect(opts), []*node{s.n}, nil, processor.Func(func(ctx processor.Context[K, V], r processor.Record[K, V]) error {
-		fn(r.Key, r.Value)
-		return ctx.Forward(r)
-	}))
-	return derive[K, V, K, V](s, n, s.keyChanged)
+	return s.PeekWithMeta(func(k K, v V, _ Meta) { fn(k, v) }, opts...)
 }
 
 // Foreach calls fn for every record. It ends the stream.
 func (s Stream[K, V]) Foreach(fn func(K, V), opts ...Option) {
-	addProcessor(s.b, "foreach", collect(opts), []*node{s.n}, nil, processor.Func(func(_ processor.Context[K, V], r processor.Record[K, V]) error {
-		fn(r.Key, r.Value)
-		return nil
-	}))
+	s.ForeachWithMeta(func(k K, v V, _ Meta) { fn(k, v) }, opts...)
 }
 
 // Merge combines s and other into one stream. Both must belong to the same
@@ -265,47 +252,24 @@ func (sp *Splitter[K, V]) build(defaultName string, withDefault bool) map[string
 // Map transforms every record into a new key and value. Grouping the
 // result repartitions it.
 func Map[K, V, KR, VR any](s Stream[K, V], fn func(K, V) (KR, VR), opts ...Option) Stream[KR, VR] {
-	n := addProcessor(s.b, "map", collect(opts), []*node{s.n}, nil, processor.Func(func(ctx processor.Context[KR, VR], r processor.Record[K, V]) error {
-		k, v := fn(r.Key, r.Value)
-		return ctx.Forward(processor.Record[KR, VR]{Key: k, Value: v, Timestamp: r.Timestamp, Headers: r.Headers})
-	}))
-	return derive[K, V, KR, VR](s, n, true)
+	return MapWithMeta(s, func(k K, v V, _ Meta) (KR, VR) { return fn(k, v) }, opts...)
 }
 
 // MapValues transforms every value, keeping the key (no repartitioning).
 func MapValues[K, V, VR any](s Stream[K, V], fn func(V) VR, opts ...Option) Stream[K, VR] {
-	n := addProcessor(s.b, "mapvalues", collect(opts), []*node{s.n}, nil, processor.Func(func(ctx processor.Context[K, VR], r processor.Record[K, V]) error {
-		return ctx.Forward(processor.Record[K, VR]{Key: r.Key, NullKey: r.NullKey, Value: fn(r.Value), Timestamp: r.Timestamp, Headers: r.Headers})
-	}))
-	return derive[K, V, K, VR](s, n, s.keyChanged)
+	return MapValuesWithMeta(s, func(_ K, v V, _ Meta) VR { return fn(v) }, opts...)
 }
 
 // FlatMap transforms every record into zero or more records. Grouping the
 // result repartitions it.
 func FlatMap[K, V, KR, VR any](s Stream[K, V], fn func(K, V) []KeyValue[KR, VR], opts ...Option) Stream[KR, VR] {
-	n := addProcessor(s.b, "flatmap", collect(opts), []*node{s.n}, nil, processor.Func(func(ctx processor.Context[KR, VR], r processor.Record[K, V]) error {
-		for _, kv := range fn(r.Key, r.Value) {
-			if err := ctx.Forward(processor.Record[KR, VR]{Key: kv.Key, Value: kv.Value, Timestamp: r.Timestamp, Headers: r.Headers}); err != nil {
-				return err
-			}
-		}
-		return nil
-	}))
-	return derive[K, V, KR, VR](s, n, true)
+	return FlatMapWithMeta(s, func(k K, v V, _ Meta) []KeyValue[KR, VR] { return fn(k, v) }, opts...)
 }
 
 // FlatMapValues transforms every value into zero or more values with the
 // same key.
 func FlatMapValues[K, V, VR any](s Stream[K, V], fn func(V) []VR, opts ...Option) Stream[K, VR] {
-	n := addProcessor(s.b, "flatmapvalues", collect(opts), []*node{s.n}, nil, processor.Func(func(ctx processor.Context[K, VR], r processor.Record[K, V]) error {
-		for _, v := range fn(r.Value) {
-			if err := ctx.Forward(processor.Record[K, VR]{Key: r.Key, NullKey: r.NullKey, Value: v, Timestamp: r.Timestamp, Headers: r.Headers}); err != nil {
-				return err
-			}
-		}
-		return nil
-	}))
-	return derive[K, V, K, VR](s, n, s.keyChanged)
+	return FlatMapValuesWithMeta(s, func(_ K, v V, _ Meta) []VR { return fn(v) }, opts...)
 }
 
 // SelectKey gives every record a new key computed from it. Grouping the
