@@ -12,6 +12,8 @@ import (
 
 // storeRuntime is one store of a task: its backend, the overlay holding
 // the writes of the open commit interval, and the typed view processors use.
+// The overlay is the typed view's state.RawStore: Put, Delete and
+// DeleteRange go to it, and reach the backend at CommitStores.
 type storeRuntime struct {
 	spec    StoreSpec
 	backend state.Backend
@@ -28,7 +30,9 @@ func newStoreRuntime(spec StoreSpec, b state.Backend) *storeRuntime {
 // FlushChangelog emits one changelog record per key written since the last
 // commit (the latest value, or a tombstone for a delete) for every logged
 // store, stamped with ts, and returns how many it emitted. The records go
-// to Output with Partition set to the task's partition.
+// to Output with Partition set to the task's partition. Range deletes
+// (state.RawStore.DeleteRange) emit nothing: the overlay's Pending leaves
+// them out, and the writes they covered with them.
 func (t *Task) FlushChangelog(ts time.Time) int {
 	n := 0
 	for _, name := range t.order {
