@@ -14,11 +14,16 @@ type Backend interface {
 	Get(key []byte) (value []byte, ok bool, err error)
 	// Apply writes a batch atomically: after a crash either all of the batch
 	// or none of it is visible. A Write with Delete set removes its key; a
-	// Write without it stores Value, and a nil or empty Value is stored as a
-	// present key with a zero-length value. When a batch holds several writes
-	// to one key, the last one wins. Persistent backends make the batch
-	// durable before Apply returns. Apply copies what it keeps: the caller may
-	// reuse the batch's buffers as soon as Apply returns.
+	// Write with DeleteRange set removes every key in [Key, End) (see
+	// Write); any other Write stores Value, and a nil or empty Value is
+	// stored as a present key with a zero-length value. The writes take
+	// effect in batch order: when several touch one key, the last one wins,
+	// so a put after a range delete that covers its key survives, and a
+	// range delete after a put removes it. Every Backend supports range
+	// deletes, natively or by deleting the range's keys one by one.
+	// Persistent backends make the batch durable before Apply returns. Apply
+	// copies what it keeps: the caller may reuse the batch's buffers as soon
+	// as Apply returns.
 	Apply(batch []Write) error
 	// Range iterates keys in [start, end) in ascending order. A nil start
 	// means from the first key; a nil end means to the last; a range with
@@ -61,11 +66,27 @@ type ReadView interface {
 	Close() error
 }
 
-// Write is one change in a batch given to Backend.Apply.
+// Write is one change in a batch given to Backend.Apply: a put of Value
+// under Key, a delete of Key (Delete set), or a range delete of the keys
+// in [Key, End) (DeleteRange set). Set at most one of Delete and
+// DeleteRange.
+//
+// A range delete removes every key k with Key <= k < End, in one
+// operation, whatever the number of keys: window and session stores drop
+// a whole time segment when it expires. Its bounds read as Range's: a nil
+// Key is the least key (as the empty key is), a nil End means no upper
+// bound, and a range with Key >= End (End not nil) is empty, which makes
+// the write a no-op. Value is ignored.
 type Write struct {
-	Key    []byte
-	Value  []byte
+	Key   []byte
+	Value []byte
+	// End is the exclusive upper bound of a range delete; only DeleteRange
+	// reads it.
+	End []byte
+	// Delete makes the Write remove Key.
 	Delete bool
+	// DeleteRange makes the Write remove every key in [Key, End).
+	DeleteRange bool
 }
 
 // Iterator walks a range of a Backend. Call Next before the first Key.
@@ -113,6 +134,9 @@ type BulkApplier interface {
 // a Write with Delete set removes an earlier value, wherever that value is.
 // The keys must be in strictly increasing order (bytes.Compare), each key
 // at most once; a run out of order fails IngestRun with nothing applied.
+// A run may hold puts and deletes only: a Write with DeleteRange set fails
+// IngestRun with nothing applied (apply range deletes with Apply or
+// ApplyNoSync).
 // IngestRun may call write more than once for an index, and from several
 // goroutines at once; the slices of the writes it returns must stay valid
 // and unchanged until IngestRun returns, which keeps none of them. The run is atomic, and durable when IngestRun returns, together

@@ -15,7 +15,8 @@
 // link Pebble).
 //
 // For backend implementers: a Backend is an ordered map from byte keys to
-// byte values with atomic batches, owned by one task goroutine, that gives
+// byte values with atomic batches of puts, deletes and range deletes (see
+// Write), owned by one task goroutine, that gives
 // consistent ReadViews to other goroutines. Backends report corruption as
 // ErrCorruptStore and use after Close as ErrClosed. Optional interfaces
 // let the engine do more with a backend that has them: Counter and Sizer

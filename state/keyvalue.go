@@ -13,6 +13,21 @@ type RawStore interface {
 	Get(key []byte) (value []byte, ok bool, err error)
 	Put(key, value []byte)
 	Delete(key []byte)
+	// DeleteRange removes every key in [start, end) in one operation, as a
+	// window or session store drops a whole expired time segment. The
+	// bounds read as Range's: a nil start is the least key, a nil end
+	// means no upper bound, and a range with start >= end (end not nil)
+	// is empty, which makes DeleteRange a no-op. Reads after it see none
+	// of the range's keys until they are written again; it commits with
+	// the interval's other writes, in order, in one atomic batch.
+	//
+	// A range delete is not logged: a task sends nothing for it to the
+	// store's changelog, not even a tombstone for each key it removes.
+	// It suits data that the changelog drops by itself: window and session
+	// store changelogs delete old records by the topic's retention, and a
+	// restore drops the expired segments itself. A store whose changelog
+	// must record the removal deletes key by key with Delete.
+	DeleteRange(start, end []byte)
 	Range(start, end []byte) (Iterator, error)
 }
 

@@ -20,6 +20,10 @@ import (
 // iterator costs nothing until the tree is written; the first writes after
 // it copy the B-tree nodes on their path, a few KiB each. ReadView takes
 // the same snapshot, for another goroutine.
+//
+// A range delete walks the B-tree and deletes the keys of its range one by
+// one: O(k log n) for k keys of the range among n, in chunks that bound
+// its memory. Snapshots taken before it keep every key, as for any write.
 func NewMemoryBackend() Backend {
 	return &memoryBackend{tree: kvtree.New(), closed: new(atomic.Bool)}
 }
@@ -58,6 +62,10 @@ func (m *memoryBackend) Apply(batch []Write) error {
 		return ErrClosed
 	}
 	for _, w := range batch {
+		if w.DeleteRange {
+			kvtree.DeleteRange(m.tree, w.Key, w.End, func(old kvtree.Entry) { m.size -= old.Bytes() })
+			continue
+		}
 		if w.Delete {
 			if old, ok := m.tree.Delete(kvtree.Entry{Key: w.Key}); ok {
 				m.size -= old.Bytes()

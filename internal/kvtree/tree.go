@@ -150,3 +150,53 @@ func (it *Iter) fill() {
 func (it *Iter) Release() {
 	it.tree, it.buf, it.drained = nil, nil, true
 }
+
+// deleteChunk is how many keys DeleteRange collects per walk of the tree
+// before it deletes them: it bounds the memory a range delete of many keys
+// takes, at the cost of one descent from the root per chunk.
+const deleteChunk = 256
+
+// DeleteRange deletes every entry of tree with a key in [start, end),
+// tombstones included, and calls removed, if not nil, with each entry it
+// deleted, in key order. A nil start is the least key; a nil end means no
+// upper bound; a range with start >= end is empty.
+//
+// google/btree has no range delete, so DeleteRange walks the range a
+// chunk of keys at a time and deletes each: O(k log n) for k keys of the
+// range in a tree of n, with no allocation per key beyond the chunk. Each
+// delete follows the tree's copy-on-write rules, so snapshots (Clone) taken
+// before it, and iterators over them, still see every key.
+func DeleteRange(tree *btree.BTreeG[Entry], start, end []byte, removed func(Entry)) {
+	if end != nil && bytes.Compare(start, end) >= 0 { // a nil start compares as the empty key, the least
+		return
+	}
+	chunk := make([]Entry, 0, deleteChunk)
+	from := start
+	for {
+		chunk = chunk[:0]
+		visit := func(e Entry) bool {
+			if end != nil && bytes.Compare(e.Key, end) >= 0 {
+				return false
+			}
+			chunk = append(chunk, e)
+			return len(chunk) < deleteChunk
+		}
+		if from == nil {
+			tree.Ascend(visit)
+		} else {
+			tree.AscendGreaterOrEqual(Entry{Key: from}, visit)
+		}
+		for _, e := range chunk {
+			tree.Delete(e)
+			if removed != nil {
+				removed(e)
+			}
+		}
+		if len(chunk) < deleteChunk {
+			return
+		}
+		// The chunk's keys are gone, so the next walk starts at the last of
+		// them and finds the key after it first.
+		from = chunk[len(chunk)-1].Key
+	}
+}

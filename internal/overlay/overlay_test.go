@@ -253,16 +253,32 @@ func TestOverlayCloseClosesBackend(t *testing.T) {
 	}
 }
 
-// overlayModel is what an Overlay should hold: the committed map and the
-// pending writes, a nil pending value being a delete.
+// overlayModel is what an Overlay should hold: the committed map, the
+// pending range deletes, and the pending writes, a nil pending value being
+// a delete.
 type overlayModel struct {
 	committed map[string]string
+	cleared   [][2][]byte // [start, end), nil bounds being open
 	pending   map[string]*string
+}
+
+func inRange(k, start, end []byte) bool {
+	return (start == nil || bytes.Compare(k, start) >= 0) && (end == nil || bytes.Compare(k, end) < 0)
+}
+
+// deleteRange records a range delete, which drops the pending writes it
+// covers.
+func (m *overlayModel) deleteRange(start, end []byte) {
+	m.cleared = append(m.cleared, [2][]byte{start, end})
+	maps.DeleteFunc(m.pending, func(k string, _ *string) bool { return inRange([]byte(k), start, end) })
 }
 
 // view returns the merged key-value pairs a reader should see, sorted.
 func (m overlayModel) view() []string {
 	merged := maps.Clone(m.committed)
+	for _, r := range m.cleared {
+		maps.DeleteFunc(merged, func(k string, _ string) bool { return inRange([]byte(k), r[0], r[1]) })
+	}
 	for k, v := range m.pending {
 		if v == nil {
 			delete(merged, k)
@@ -284,7 +300,7 @@ func within(view []string, start, end []byte) []string {
 	var out []string
 	for _, kv := range view {
 		k := []byte(kv[:bytes.IndexByte([]byte(kv), '=')])
-		if (start == nil || bytes.Compare(k, start) >= 0) && (end == nil || bytes.Compare(k, end) < 0) {
+		if inRange(k, start, end) {
 			out = append(out, kv)
 		}
 	}
@@ -293,7 +309,8 @@ func within(view []string, start, end []byte) []string {
 
 // TestOverlayMatchesModel runs random operations against an Overlay and a
 // model of it, and checks Get, Range (including over iterators opened
-// before later writes), Pending and the committed backend.
+// before later writes), Pending and the committed backend, with range
+// deletes among the writes.
 func TestOverlayMatchesModel(t *testing.T) {
 	// Keys without '=', from a small alphabet so that operations collide,
 	// with the awkward bytes 0x00 and 0xff.
@@ -338,10 +355,14 @@ func TestOverlayMatchesModel(t *testing.T) {
 				}
 				o.Put(k, []byte(v))
 				m.pending[string(k)] = &v
-			case r < 55:
+			case r < 50:
 				k := randKey(rng)
 				o.Delete(k)
 				m.pending[string(k)] = nil
+			case r < 55:
+				start, end := randBound(rng), randBound(rng) // sometimes empty or inverted
+				o.DeleteRange(start, end)
+				m.deleteRange(start, end)
 			case r < 65:
 				k := randKey(rng)
 				v, ok, err := o.Get(k)
@@ -412,13 +433,13 @@ func TestOverlayMatchesModel(t *testing.T) {
 					i := bytes.IndexByte([]byte(kv), '=')
 					m.committed[kv[:i]] = kv[i+1:]
 				}
-				m.pending = map[string]*string{}
+				m.pending, m.cleared = map[string]*string{}, nil
 				if got, want := dump(t, backend, nil, nil), m.view(); !slices.Equal(got, want) {
 					fail("backend after Commit = %q; want %q", got, want)
 				}
 			default:
 				o.Discard()
-				m.pending = map[string]*string{}
+				m.pending, m.cleared = map[string]*string{}, nil
 			}
 		}
 		for _, oi := range open {

@@ -13,6 +13,8 @@ import (
 
 // storeRuntime is one store of a task: its backend, the overlay holding
 // the writes of the open commit interval, and the typed view processors use.
+// The overlay is the typed view's state.RawStore: Put, Delete and
+// DeleteRange go to it, and reach the backend at CommitStores.
 type storeRuntime struct {
 	spec    StoreSpec
 	backend state.Backend
@@ -30,7 +32,9 @@ func newStoreRuntime(spec StoreSpec, b state.Backend) *storeRuntime {
 // commit (the latest value, or a tombstone for a delete) for every logged
 // store, stamped with ts (a value of a Timestamped store: with its own
 // timestamp, unless it has none), and returns how many it emitted. The
-// records go to Output with Partition set to the task's partition.
+// records go to Output with Partition set to the task's partition. Range
+// deletes (state.RawStore.DeleteRange) emit nothing: the overlay's
+// Pending leaves them out, and the writes they covered with them.
 func (t *Task) FlushChangelog(ts time.Time) int {
 	n := 0
 	for _, name := range t.order {

@@ -417,6 +417,9 @@ func (s *store) Sync() (err error) {
 //
 // If a memtable holds a key in the run's span, Pebble flushes it first,
 // which costs a flush of a memtable that might not be full.
+//
+// A run holding a range delete fails, with nothing ingested, as
+// state.RunIngester allows.
 func (s *store) IngestRun(n int, write func(i int) state.Write) (err error) {
 	if err := s.usable(); err != nil {
 		return err
@@ -479,6 +482,10 @@ func (s *store) writeTable(path string, from, to int, write func(i int) state.Wr
 	var arena []byte
 	for i := from; i < to && err == nil; i++ {
 		wr := write(i)
+		if wr.DeleteRange {
+			err = fmt.Errorf("write %d is a range delete, which a run cannot hold (apply it with Apply or ApplyNoSync)", i)
+			break
+		}
 		if i > 0 && bytes.Compare(prev, wr.Key) >= 0 {
 			err = fmt.Errorf("write %d has key %q, not above the key %q before it", i, wr.Key, prev)
 			break
@@ -528,15 +535,31 @@ func (s *store) apply(batch []state.Write, opts *pebble.WriteOptions, offset *in
 	var size int64  // key and value bytes, for ApproximateSize; a tombstone takes room too
 	for _, w := range batch {
 		var err error
-		s.kbuf = appendUserKey(s.kbuf[:0], w.Key) // the batch copies it
-		if w.Delete {
+		switch {
+		case w.DeleteRange:
+			// A native range tombstone: one entry, whatever the number of
+			// keys it covers. Snapshots and iterators opened before the
+			// batch read below its sequence number, so it hides nothing
+			// from them. How many keys it removes is unknown here: they
+			// leave ApproximateCount and ApproximateSize only as
+			// compactions drop them.
+			if w.End != nil && bytes.Compare(w.Key, w.End) >= 0 { // a nil Key compares as the empty key, the least
+				continue // empty; Pebble must not be given an inverted range
+			}
+			lower, upper := userBounds(w.Key, w.End) // the batch copies them
+			err = b.DeleteRange(lower, upper, nil)
+			size += int64(len(lower) + len(upper))
+		case w.Delete:
+			s.kbuf = appendUserKey(s.kbuf[:0], w.Key) // the batch copies it
 			err = b.Delete(s.kbuf, nil)
 			delta--
-		} else {
+			size += int64(len(w.Key))
+		default:
+			s.kbuf = appendUserKey(s.kbuf[:0], w.Key)
 			err = b.Set(s.kbuf, w.Value, nil)
 			delta++
+			size += int64(len(w.Key) + len(w.Value))
 		}
-		size += int64(len(w.Key) + len(w.Value))
 		if err != nil {
 			return fmt.Errorf("pebblestore: apply in %s: build the batch of %d writes (split it?): %w", s.dir, len(batch), err)
 		}

@@ -94,6 +94,55 @@ func TestDataSurvivesReopen(t *testing.T) {
 	}
 }
 
+// TestRangeDeleteSurvivesReopen: a range tombstone over keys in an
+// sstable and in the memtable keeps them deleted after a reopen, whether
+// the tombstone was still in the WAL or had been flushed, while keys
+// written after it survive.
+func TestRangeDeleteSurvivesReopen(t *testing.T) {
+	for _, flush := range []bool{false, true} {
+		t.Run(fmt.Sprintf("flushed=%v", flush), func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "store")
+			b := openT(t, dir)
+			var batch []state.Write
+			for i := range 100 {
+				batch = append(batch, put(fmt.Sprintf("seg%d/%02d", i/50, i%50), "v"))
+			}
+			if err := b.Apply(batch); err != nil {
+				t.Fatal(err)
+			}
+			if err := b.(*store).db.Flush(); err != nil { // seg0 and seg1 in an sstable
+				t.Fatal(err)
+			}
+			rec := b.(state.OffsetRecorder)
+			if err := rec.ApplyAt([]state.Write{
+				put("seg0/new", "memtable"),
+				{Key: []byte("seg0/"), End: []byte("seg0/\xff"), DeleteRange: true},
+				put("seg0/99", "after"),
+			}, 42, true); err != nil {
+				t.Fatal(err)
+			}
+			if flush {
+				if err := b.(*store).db.Flush(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := b.Close(); err != nil {
+				t.Fatal(err)
+			}
+
+			b = openT(t, dir)
+			defer b.Close()
+			got := keys(t, b)
+			if len(got) != 51 || got[0] != "seg0/99=after" || got[1] != "seg1/00=v" {
+				t.Errorf("after reopen the store holds %d keys, first %q; want seg0/99=after and the 50 keys of seg1", len(got), got[:min(2, len(got))])
+			}
+			if next, ok, err := b.(state.OffsetRecorder).RecordedOffset(); err != nil || !ok || next != 42 {
+				t.Errorf("after reopen RecordedOffset = %d, %v, %v; want 42", next, ok, err)
+			}
+		})
+	}
+}
+
 // TestApplyIsDurable crashes a store right after Apply returns, losing
 // everything that was not synced, and checks that the batch survives.
 func TestApplyIsDurable(t *testing.T) {

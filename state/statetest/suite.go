@@ -12,7 +12,9 @@
 //
 // The suite checks the whole Backend contract as documented on
 // state.Backend and state.Iterator: point reads and writes, batches, range
-// bounds, binary keys, snapshot iteration while writing, buffer ownership,
+// bounds, range deletes (in batch order with other writes, through Apply
+// and, where a backend has them, ApplyNoSync, ApplyAt and IngestRun),
+// binary keys, snapshot iteration while writing, buffer ownership,
 // read views used on another goroutine while the backend is written (run
 // the suite with -race), and behaviour after Close. A backend that implements state.Sizer also
 // runs the checks every size must pass (the Sizer test is skipped for one
@@ -64,6 +66,12 @@ func RunBackendTests(t *testing.T, open func(t *testing.T) state.Backend) {
 		{"CloseWhileReadingAView", testCloseWhileReadingAView},
 		{"Sizer", testSizer},
 		{"OffsetRecorder", testOffsetRecorder},
+		{"RangeDelete", testRangeDelete},
+		{"RangeDeleteBatchOrder", testRangeDeleteBatchOrder},
+		{"RangeDeleteBounds", testRangeDeleteBounds},
+		{"RangeDeleteSnapshots", testRangeDeleteSnapshots},
+		{"RangeDeleteModel", testRangeDeleteModel},
+		{"RangeDeleteOtherApplies", testRangeDeleteOtherApplies},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
