@@ -42,6 +42,10 @@ type stall struct {
 	// brokerCause is the last cause that was not a deadline: what the
 	// brokers said.
 	brokerCause error
+	// orphaned is set when tasks were revoked or lost after the last
+	// failed attempt: the uncommitted work it left went with them, to be
+	// redone by their next owner. A later failed attempt clears it.
+	orphaned bool
 }
 
 // produceError is a record the producer failed, with where it went.
@@ -234,6 +238,7 @@ func (w *worker) retryOrFail(start time.Time, cause error) error {
 		w.stall.since = start
 	}
 	w.stall.attempts++
+	w.stall.orphaned = false
 	if !errors.Is(cause, context.Canceled) {
 		cause = w.diagnose(cause)
 	}

@@ -145,7 +145,9 @@ func (w *worker) endTransaction(ctx context.Context, start time.Time, commit, be
 			// work would output it twice.
 			ok, serr := w.committedAfterAll(offsets)
 			if serr != nil {
-				serr = fmt.Errorf("end transaction: %w; whether it committed is unknown: %w", err, serr)
+				// (The end's error is not wrapped: a cut-off end's
+				// context.Canceled is not the shutdown's.)
+				serr = fmt.Errorf("end transaction: %v; whether it committed is unknown: %w", err, serr)
 				if ferr := w.retryOrFail(start, serr); ferr != nil {
 					return ferr
 				}
@@ -322,6 +324,7 @@ func (w *worker) committedAfterAll(offsets map[string]map[int32]kgo.EpochOffset)
 	}
 	ctx, cancel := context.WithTimeout(w.prodCtx, commitAttemptTimeout)
 	defer cancel()
+	wait := 50 * time.Millisecond
 	for {
 		resp, err := w.e.adm.FetchOffsets(kadm.RequireStable(ctx), w.e.cfg.ApplicationID)
 		if err == nil {
@@ -343,14 +346,20 @@ func (w *worker) committedAfterAll(offsets map[string]map[int32]kgo.EpochOffset)
 			}
 			return yes > 0, nil
 		}
-		if !errors.Is(err, kerr.UnstableOffsetCommit) {
+		// A transaction still completing (UNSTABLE_OFFSET_COMMIT) is
+		// waited for; so is a group coordinator that moves or is down
+		// (the fault that cut the end off may be its): only an answer
+		// settles the question, and the attempt's deadline bounds it.
+		var ke *kerr.Error
+		if errors.As(err, &ke) && !ke.Retriable && !errors.Is(err, kerr.UnstableOffsetCommit) {
 			return false, fmt.Errorf("fetch the group's offsets: %w", err)
 		}
 		select {
 		case <-ctx.Done():
-			return false, fmt.Errorf("fetch the group's offsets: %w", ctx.Err())
-		case <-time.After(50 * time.Millisecond):
+			return false, fmt.Errorf("fetch the group's offsets: %v (gave up after %v: %w)", err, commitAttemptTimeout, ctx.Err())
+		case <-time.After(wait):
 		}
+		wait = min(2*wait, time.Second)
 	}
 }
 

@@ -694,6 +694,7 @@ func (w *worker) onRevoked(_ context.Context, _ *kgo.Client, revoked map[string]
 		return
 	}
 	w.log.Info("tasks revoked", "tasks", fmt.Sprint(ids))
+	w.stall.orphaned = !w.stall.since.IsZero()
 	if w.sess != nil {
 		// The open transaction covers these tasks' work and will abort
 		// (kgo's transact session sees the revocation): close them
@@ -731,6 +732,7 @@ func (w *worker) onLost(_ context.Context, _ *kgo.Client, lost map[string][]int3
 		return
 	}
 	w.log.Warn("tasks lost (session expired?); closing them without commit", "tasks", fmt.Sprint(ids))
+	w.stall.orphaned = !w.stall.since.IsZero()
 	w.lost.Store(true)
 	w.closeTasks(ids, closeDirty)
 	w.mu.abortPending = w.sess != nil
@@ -823,13 +825,14 @@ func (w *worker) shutdown(clean bool) error {
 		if err != nil {
 			err = fmt.Errorf("eddy: worker %d: final commit: %w", w.idx, err)
 		}
-	} else if clean && w.mu.fatal == nil && !w.stall.since.IsZero() && len(w.mu.tasks) > 0 {
+	} else if clean && w.mu.fatal == nil && !w.stall.since.IsZero() && !w.stall.orphaned && len(w.mu.tasks) > 0 {
 		// The last commit attempt failed and the tasks went back to the
 		// commit before it: nothing is left to commit, but what was read
 		// since that commit was not committed. Say so rather than stop as
-		// if all were well. (A worker whose tasks were taken away meanwhile,
-		// as a fenced zombie's are, owes nothing: their next owner has
-		// them.)
+		// if all were well. (A worker whose tasks were taken away after the
+		// failure, as a fenced zombie's are, owes nothing, even if it was
+		// given tasks again: their work restarts from what the brokers
+		// hold.)
 		err = fmt.Errorf("eddy: worker %d: stopped while commits were failing (for %v, %d attempts): the records read since the last commit were not committed and will be processed again by the next owner of their tasks: %w",
 			w.idx, time.Since(w.stall.since).Round(time.Millisecond), w.stall.attempts, w.stall.cause)
 	}
