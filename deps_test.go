@@ -22,7 +22,7 @@ func TestCoreDependencyDirection(t *testing.T) {
 		"go.uber.org/fx",
 		"github.com/cockroachdb/pebble",
 	}
-	for _, pkg := range []string{"processor", "topology", "serde", "state", "changelog", "rebalance", "metrics", "internal/task", "internal/overlay", "internal/kvtree", "eddytest"} {
+	for _, pkg := range []string{"processor", "topology", "serde", "window", "state", "changelog", "rebalance", "metrics", "internal/task", "internal/overlay", "internal/kvtree", "eddytest"} {
 		out, err := exec.Command("go", "list", "-deps", "-json=ImportPath", "./"+pkg).Output()
 		if err != nil {
 			t.Fatalf("go list %s: %v", pkg, err)

@@ -22,16 +22,19 @@ type ChangelogConfig struct {
 	// CleanupPolicy is the topic's cleanup.policy: "compact", "delete" or
 	// "compact,delete". A key-value store needs "compact" in it, or the
 	// broker would drop the latest values of keys the store still holds.
-	// Window and session stores will default to "compact,delete".
 	//
-	// Default (""): "compact" for a key-value store.
+	// Default (""): "compact" for a key-value store, "compact,delete" for
+	// a window or session store, whose records expire.
 	CleanupPolicy string
 	// Retention is the topic's retention.ms, how long the broker keeps a
 	// record before the "delete" policy may drop it; it must be a whole
 	// number of milliseconds, and it needs "delete" in CleanupPolicy.
 	//
 	// Default (0): not set, so the broker's log.retention.ms applies (where
-	// the policy has "delete").
+	// the policy has "delete"). The DSL sets it for the window and session
+	// stores it creates: the store's retention plus a day, Kafka Streams'
+	// windowstore.changelog.additional.retention.ms, so that a restore
+	// finds every window the store still keeps.
 	Retention time.Duration
 	// Configs are further topic configs, such as "min.insync.replicas" or
 	// "segment.bytes", passed to the broker as they are (the broker
@@ -65,7 +68,7 @@ var reservedConfigs = map[string]string{
 // on every call. An invalid c is an error that says what to change, such
 // as a key-value store with the policy "delete" alone.
 func (c ChangelogConfig) TopicConfigs(kind StoreKind) (map[string]string, error) {
-	if kind != KindKeyValue {
+	if kind != KindKeyValue && kind != KindWindow && kind != KindSession {
 		return nil, fmt.Errorf("state: changelog of a %v store: the kind is not supported", kind)
 	}
 	compact, del, err := parseCleanupPolicy(c.CleanupPolicy)
@@ -73,7 +76,10 @@ func (c ChangelogConfig) TopicConfigs(kind StoreKind) (map[string]string, error)
 		return nil, err
 	}
 	if c.CleanupPolicy == "" {
-		compact = true // the key-value default
+		// The key-value default; window and session stores' records
+		// expire, and so do their changelogs' (Kafka Streams:
+		// "compact,delete").
+		compact, del = true, kind != KindKeyValue
 	}
 	var errs []error
 	if !compact {

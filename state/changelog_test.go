@@ -82,3 +82,20 @@ func TestChangelogConfigUnknownKind(t *testing.T) {
 		t.Error("TopicConfigs accepted a store kind that does not exist")
 	}
 }
+
+// Window and session changelogs default to "compact,delete": their records
+// expire with the store's retention.
+func TestChangelogConfigWindowedDefaults(t *testing.T) {
+	for _, kind := range []state.StoreKind{state.KindWindow, state.KindSession} {
+		got, err := (state.ChangelogConfig{Retention: 25 * time.Hour}).TopicConfigs(kind)
+		if err != nil {
+			t.Fatalf("%v: %v", kind, err)
+		}
+		if got["cleanup.policy"] != "compact,delete" || got["retention.ms"] != "90000000" {
+			t.Errorf("%v store: configs %v, want compact,delete with retention.ms 90000000", kind, got)
+		}
+		if _, err := (state.ChangelogConfig{CleanupPolicy: "delete"}).TopicConfigs(kind); err == nil {
+			t.Errorf("%v store: a changelog without compact was accepted", kind)
+		}
+	}
+}

@@ -3,11 +3,18 @@
 // the interfaces a storage backend implements.
 //
 // For processors: KeyValue returns a store of a processor context as a
-// KeyValueStore, an ordered, typed key-value store over serdes.
+// KeyValueStore, an ordered, typed key-value store over serdes; Window
+// returns a WindowStore, values per key and time window, and Session a
+// SessionStore, values per key and session, as Kafka Streams' WindowStore
+// and SessionStore. Window and session stores keep their records for a
+// retention counted in stream time (the largest window start, or session
+// end, written), in segments of half the retention (at least a minute)
+// that are dropped whole, with one range deletion, once expired; reads
+// never return an expired window, and writes to one are ignored.
 //
 // For declaring stores (see the store options of package topology): a
-// store has a StoreKind (key-value today; window and session stores come
-// next, and a versioned key-value kind after them), a BackendSupplier that
+// store has a StoreKind (key-value, window or session; a versioned
+// key-value kind may come later), a BackendSupplier that
 // makes its backend, and, if it is logged, a ChangelogConfig for its
 // changelog topic. InMemory returns the supplier of in-memory backends;
 // the pebblestore sub-package supplies persistent backends on Pebble (a

@@ -18,6 +18,15 @@ const (
 	// store behind state.KeyValueStore and the DSL's tables and
 	// aggregations. Its changelog is compacted.
 	KindKeyValue StoreKind = iota + 1
+	// KindWindow keeps values per key and time window (WindowStore), the
+	// store behind windowed aggregations. Its records expire with stream
+	// time (its retention), and its changelog is compacted and deleted
+	// after the store's retention plus a margin.
+	KindWindow
+	// KindSession keeps values per key and session (SessionStore), the
+	// store behind session-windowed aggregations; it expires as a window
+	// store does.
+	KindSession
 )
 
 // String returns the kind's name, as logs and errors show it.
@@ -25,6 +34,10 @@ func (k StoreKind) String() string {
 	switch k {
 	case KindKeyValue:
 		return "key-value"
+	case KindWindow:
+		return "window"
+	case KindSession:
+		return "session"
 	}
 	return fmt.Sprintf("StoreKind(%d)", int(k))
 }
