@@ -376,3 +376,19 @@ func KeyValueStore[K, V any](d *Driver, name string) (state.KeyValueStore[K, V],
 	}
 	return nil, fmt.Errorf("eddytest: no store %q in the topology", name)
 }
+
+// WindowStore returns the named window store of the topology's first task
+// that has it, as processors see it: a windowed aggregation's store reads
+// its aggregates without their timestamps.
+func WindowStore[K, V any](d *Driver, name string) (state.WindowStore[K, V], error) {
+	for _, t := range d.tasks {
+		if s, ok := t.TypedStore(name); ok {
+			ws, ok := s.(state.WindowStore[K, V])
+			if !ok {
+				return nil, fmt.Errorf("eddytest: store %q is a %T", name, s)
+			}
+			return ws, nil
+		}
+	}
+	return nil, fmt.Errorf("eddytest: no store %q in the topology", name)
+}

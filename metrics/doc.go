@@ -30,8 +30,11 @@
 //     that a stream aggregation (count, reduce, aggregate) skips, whether
 //     at the aggregation or before the repartition topic that feeds it;
 //     invalid_timestamp, an input record with a negative timestamp that
-//     its source skips (topology.SkipOnInvalidTimestamp). The three series
-//     exist, at zero, from the task's start.
+//     its source skips (topology.SkipOnInvalidTimestamp); late, a record
+//     a windowed aggregation skips because the windows it falls in have
+//     closed (their end plus the grace period is at or before the stream
+//     time), counted once per closed window as Kafka Streams counts it.
+//     The four series exist, at zero, from the task's start.
 //   - eddy_process_batch_duration_seconds (histogram; worker): time a worker
 //     took to process one polled batch through its tasks, from 100µs to
 //     10s. It is per batch, not per record: a clock read per record would

@@ -86,6 +86,11 @@ type Context[KOut, VOut any] interface {
 	Origin() (o Origin, ok bool)
 	// StreamTime is the largest record timestamp the task has processed.
 	StreamTime() time.Time
+	// WallClock is the system time as the task's driver reads it: the
+	// clock in the engine, the test driver's clock in eddytest (Kafka
+	// Streams' currentSystemTimeMs). Use it, not time.Now, for decisions
+	// a test must be able to drive.
+	WallClock() time.Time
 }
 
 // PunctuationType says which clock drives a punctuator.

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"strings"
+	"time"
 
 	"github.com/eddystream/eddy/internal/task"
 	"github.com/eddystream/eddy/serde"
@@ -69,6 +71,7 @@ type options struct {
 	changelog  *state.ChangelogConfig
 	cached     bool
 	partitions int
+	retention  time.Duration
 	// Sources: how records are stamped.
 	extractor TimestampExtractor
 	onInvalid InvalidTimestampHandler
@@ -142,6 +145,24 @@ func WithChangelogConfig(c state.ChangelogConfig) Option {
 // Default: false.
 func WithCaching(enabled bool) Option { return func(o *options) { o.cached = enabled } }
 
+// WithRetention sets how long, in stream time, a windowed aggregation's
+// store keeps a window after its start (a session after its end), as
+// Kafka Streams' Materialized.withRetention: long enough for interactive
+// queries to read windows that have closed. It may not be shorter than
+// the windows' size plus their grace period.
+//
+// Default: the size plus the grace period (for sessions: the inactivity
+// gap plus the grace period), as in Kafka Streams.
+func WithRetention(d time.Duration) Option {
+	return func(o *options) {
+		if d <= 0 || d%time.Millisecond != 0 {
+			o.errs = append(o.errs, fmt.Sprintf("WithRetention(%v): the retention must be a positive whole number of milliseconds", d))
+			return
+		}
+		o.retention = d
+	}
+}
+
 // WithPartitions sets the partition count of the repartition topic a
 // grouping creates (default: the partition count of the sub-topology that
 // writes it).
@@ -208,6 +229,21 @@ type storeDecl struct {
 // declareStore declares a store and returns it, or nil if the name is
 // taken.
 func (b *Builder) declareStore(name string, o options, typed func(raw state.RawStore, topic string) any) *storeDecl {
+	return b.declareStoreOf(name, o, state.KindKeyValue, 0, typed)
+}
+
+// additionalChangelogRetention is what a window or session store's
+// changelog keeps beyond the store's retention: Kafka Streams'
+// windowstore.changelog.additional.retention.ms default, one day, so that
+// clocks that drift between brokers and the application, or a restore
+// that starts late, find every record the store still keeps.
+const additionalChangelogRetention = 24 * time.Hour
+
+// declareStoreOf declares a store of kind and returns it, or nil if the
+// name is taken. A window or session store keeps its records for
+// retention: its changelog, unless configured otherwise, is
+// "compact,delete" with that retention plus a day.
+func (b *Builder) declareStoreOf(name string, o options, kind state.StoreKind, retention time.Duration, typed func(raw state.RawStore, topic string) any) *storeDecl {
 	if _, dup := b.stores[name]; dup {
 		b.errorf(name, "a store with this name is already declared")
 		return nil
@@ -215,12 +251,18 @@ func (b *Builder) declareStore(name string, o options, typed func(raw state.RawS
 	for _, msg := range o.errs {
 		b.errorf(name, "%s", msg)
 	}
-	decl := &storeDecl{name: name, kind: state.KindKeyValue, backend: o.backend, logged: !o.noLogging, cached: o.cached, typed: typed}
+	decl := &storeDecl{name: name, kind: kind, backend: o.backend, logged: !o.noLogging, cached: o.cached, typed: typed}
 	if o.changelog != nil {
 		decl.changelog = *o.changelog
 		if o.noLogging {
 			b.errorf(name, "WithChangelogConfig and WithoutLogging contradict each other: a store without logging has no changelog")
-		} else if _, err := decl.changelog.TopicConfigs(decl.kind); err != nil {
+		}
+	}
+	if kind != state.KindKeyValue && decl.changelog.Retention == 0 && (decl.changelog.CleanupPolicy == "" || strings.Contains(decl.changelog.CleanupPolicy, "delete")) {
+		decl.changelog.Retention = (retention + additionalChangelogRetention).Round(time.Millisecond)
+	}
+	if decl.logged {
+		if _, err := decl.changelog.TopicConfigs(decl.kind); err != nil {
 			b.errorf(name, "%v", err)
 		}
 	}

@@ -127,4 +127,43 @@
 // aggregate type: it reads the aggregates without their timestamps, and a
 // value it writes has none, which the next aggregation of the key treats
 // as older than its record.
+//
+// # Windows
+//
+// WindowedBy cuts a grouped stream into time windows (window.TimeWindows:
+// tumbling, or hopping with an advance), and TimeWindowedStream's Count
+// and Reduce, and WindowedAggregate, aggregate per key and window into a
+// Table keyed by window.Windowed[K], as Kafka Streams'
+// KStreamWindowAggregate does:
+//
+//   - A record updates every window it falls in (window.TimeWindows'
+//     WindowsFor) that has not closed. A window closes once the stream
+//     time (the largest record timestamp the aggregation has seen) reaches
+//     its end plus the grace period. A record whose windows have all
+//     closed is dropped as late: counted in eddy_dropped_records_total with
+//     the reason "late", once per closed window it falls in, and logged at
+//     debug (Kafka Streams logs at warn).
+//   - Records with a null key are dropped (reason null_key); a null value
+//     reaches the aggregator as the zero value.
+//   - Each update is forwarded with the largest timestamp of the window's
+//     records. The table's key serde is window.TimeWindowedSerde over the
+//     grouping's key serde, whose bytes are Kafka Streams'
+//     TimeWindowedSerializer's, so Java consumers can read the output.
+//   - EmitOnWindowClose forwards each window's result once, when it
+//     closes, instead of every update (Kafka Streams' EmitStrategy
+//     onWindowClose): closed windows are looked for at most once a second
+//     of wall-clock time (processor.Context's WallClock), and the last
+//     close time emitted is kept in the store, so that a restarted task
+//     does not emit a window twice. Here eddy does better on purpose:
+//     Kafka Streams skips closed windows that its store expired between
+//     two looks (a stream time that jumps ahead by more than the retention
+//     within a second), while eddy looks at once when the record it
+//     processes would expire a closed window not yet emitted.
+//
+// The aggregation's window store (state.WindowStore) keeps a window for
+// its size plus its grace period (WithRetention: longer), and is logged to
+// a changelog with the cleanup policy "compact,delete" and a retention a
+// day longer than the store's, as in Kafka Streams. Processors given the
+// store see it as a state.WindowStore of the aggregate type, without
+// timestamps, as for key-value aggregations.
 package topology

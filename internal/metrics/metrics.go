@@ -73,9 +73,12 @@ const (
 	// DropInvalidTimestamp is an input record with a negative timestamp
 	// that its source skipped.
 	DropInvalidTimestamp DropReason = "invalid_timestamp"
+	// DropLate is a record a windowed aggregation skipped because its
+	// windows had closed (end plus grace at or before the stream time).
+	DropLate DropReason = "late"
 )
 
-var dropReasons = []DropReason{DropNullKey, DropNullValue, DropInvalidTimestamp}
+var dropReasons = []DropReason{DropNullKey, DropNullValue, DropInvalidTimestamp, DropLate}
 
 // The values of the state label of eddy_tasks.
 const (
@@ -168,7 +171,7 @@ func New(reg prometheus.Registerer, constLabels prometheus.Labels) (*Metrics, er
 		taskChangelogProduced: counter("task_changelog_records_produced_total",
 			"Records the task sent to the changelog topics of its stores.", labelTask),
 		dropped: counter("dropped_records_total",
-			"Records the task dropped on purpose, by reason: null_key or null_value (a stream aggregation skips records with a null key or value), invalid_timestamp (a source skips records with a negative timestamp).", labelTask, labelReason),
+			"Records the task dropped on purpose, by reason: null_key or null_value (a stream aggregation skips records with a null key or value), invalid_timestamp (a source skips records with a negative timestamp), late (a windowed aggregation skips a record whose windows have closed, once per closed window).", labelTask, labelReason),
 		restoreRemaining: gauge("restore_remaining_records",
 			"Changelog records the task has left to restore before it can process input.", labelTask),
 		restored: counter("restored_records_total",

@@ -197,9 +197,10 @@ eddy_tasks{application="wordcount",state="standby",worker="1"} 0
 # HELP eddy_task_records_processed_total Records the task ran through its topology.
 # TYPE eddy_task_records_processed_total counter
 eddy_task_records_processed_total{application="wordcount",task="1_0"} 3
-# HELP eddy_dropped_records_total Records the task dropped on purpose, by reason: null_key or null_value (a stream aggregation skips records with a null key or value), invalid_timestamp (a source skips records with a negative timestamp).
+# HELP eddy_dropped_records_total Records the task dropped on purpose, by reason: null_key or null_value (a stream aggregation skips records with a null key or value), invalid_timestamp (a source skips records with a negative timestamp), late (a windowed aggregation skips a record whose windows have closed, once per closed window).
 # TYPE eddy_dropped_records_total counter
 eddy_dropped_records_total{application="wordcount",reason="invalid_timestamp",task="1_0"} 0
+eddy_dropped_records_total{application="wordcount",reason="late",task="1_0"} 0
 eddy_dropped_records_total{application="wordcount",reason="null_key",task="1_0"} 1
 eddy_dropped_records_total{application="wordcount",reason="null_value",task="1_0"} 2
 eddy_dropped_records_total{application="wordcount",reason="other",task="1_0"} 1

@@ -164,6 +164,20 @@ func (n *procNode[KIn, VIn, KOut, VOut]) Origin() (processor.Origin, bool) {
 
 func (n *procNode[KIn, VIn, KOut, VOut]) StreamTime() time.Time { return n.t.StreamTime() }
 
+func (n *procNode[KIn, VIn, KOut, VOut]) WallClock() time.Time { return n.t.WallClock() }
+
+// Drop reports that the processor dropped the record it is processing
+// for reason: the DSL's processors count late records this way (see
+// Dropper).
+func (n *procNode[KIn, VIn, KOut, VOut]) Drop(reason DropReason) { n.t.dropped(n.n, reason) }
+
+// Dropper is implemented by the processor contexts of a task: a processor
+// of the DSL reports a record it drops on purpose through it, with the
+// node's name and the record's origin, to Config.OnDrop.
+type Dropper interface {
+	Drop(reason DropReason)
+}
+
 // TopicChooser picks a sink's topic per record.
 type TopicChooser[K, V any] func(rec processor.Record[K, V]) string
 

@@ -21,6 +21,11 @@ const (
 	// DropInvalidTimestamp is an input record whose timestamp is negative,
 	// under a source that skips such records (SkipOnInvalidTimestamp).
 	DropInvalidTimestamp DropReason = "invalid_timestamp"
+	// DropLate is a record that falls only in windows that have closed:
+	// their end plus the grace period is at or before the stream time
+	// (Kafka Streams' "Skipping record for expired window"), counted once
+	// per closed window it falls in, as there.
+	DropLate DropReason = "late"
 )
 
 // Drop is one record a node dropped on purpose, as Config.OnDrop gets it.
@@ -46,9 +51,18 @@ func DropNulls[K, V any](t *Task, next Downstream[K, V]) Downstream[K, V] {
 	return &nullGuard[K, V]{t: t, next: next}
 }
 
+// DropNullKeys is DropNulls for null keys alone: Kafka Streams'
+// windowed aggregations (KStreamWindowAggregate,
+// KStreamSessionWindowAggregate) skip records with a null key and pass
+// null values to the aggregator.
+func DropNullKeys[K, V any](t *Task, next Downstream[K, V]) Downstream[K, V] {
+	return &nullGuard[K, V]{t: t, next: next, keysOnly: true}
+}
+
 type nullGuard[K, V any] struct {
-	t    *Task
-	next Downstream[K, V]
+	t        *Task
+	next     Downstream[K, V]
+	keysOnly bool
 }
 
 // Name is the guarded node's name.
@@ -59,7 +73,7 @@ func (g *nullGuard[K, V]) Receive(rec processor.Record[K, V]) error {
 	switch {
 	case rec.KeyIsNull():
 		g.t.dropped(g.next.Name(), DropNullKey)
-	case rec.ValueIsNull():
+	case rec.ValueIsNull() && !g.keysOnly:
 		g.t.dropped(g.next.Name(), DropNullValue)
 	default:
 		return g.next.Receive(rec)
