@@ -15,8 +15,9 @@ import (
 // sub-topologies. Create it with Builder.Build; run it with eddy.New or
 // eddytest.
 type Topology struct {
-	subs   []*subtopology
-	stores map[string]*storeDecl
+	subs       []*subtopology
+	stores     map[string]*storeDecl
+	storeOrder []string
 }
 
 type subtopology struct {
@@ -64,7 +65,7 @@ func (b *Builder) Build() (*Topology, error) {
 		return nil, errors.Join(errs...)
 	}
 
-	t := &Topology{stores: b.stores}
+	t := &Topology{stores: b.stores, storeOrder: b.storeOrder}
 	t.split(b)
 	return t, nil
 }
@@ -300,7 +301,11 @@ func (t *Topology) Describe() string {
 				}
 				fmt.Fprintf(&sb, "    Source: %s (topics: [%s])\n", n.name, strings.Join(topics, ", "))
 			case kindProcessor:
-				fmt.Fprintf(&sb, "    Processor: %s (stores: [%s])\n", n.name, strings.Join(n.stores, ", "))
+				detail := ""
+				if n.detail != "" {
+					detail = "; " + n.detail
+				}
+				fmt.Fprintf(&sb, "    Processor: %s (stores: [%s]%s)\n", n.name, strings.Join(n.stores, ", "), detail)
 			case kindSink:
 				topic := "<chosen per record>"
 				if len(n.topics) > 0 {
@@ -314,6 +319,12 @@ func (t *Topology) Describe() string {
 			if len(n.parents) > 0 {
 				fmt.Fprintf(&sb, "      <-- %s\n", strings.Join(nodeNames(n.parents), ", "))
 			}
+		}
+	}
+	if len(t.storeOrder) > 0 {
+		sb.WriteString("  Stores\n")
+		for _, name := range t.storeOrder {
+			fmt.Fprintf(&sb, "    %s\n", t.stores[name].describe(app))
 		}
 	}
 	internal := t.InternalTopics(app)

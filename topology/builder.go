@@ -58,6 +58,9 @@ type node struct {
 
 	instantiate func(t *task.Task, topicName func(string, bool) string, kids []any) any
 	sub         int
+	// detail is what Describe adds to the node's line: its windows, join
+	// windows, emit strategy.
+	detail string
 }
 
 // Option configures one operation.
@@ -269,6 +272,27 @@ func (b *Builder) declareStoreOf(name string, o options, kind state.StoreKind, r
 	b.stores[name] = decl
 	b.storeOrder = append(b.storeOrder, name)
 	return decl
+}
+
+// describe is the store's line in Describe: name, kind, backend and
+// changelog.
+func (d *storeDecl) describe(app string) string {
+	backend := "default backend"
+	if d.backend != nil {
+		backend = d.backend.Name()
+	}
+	logged := "not logged"
+	if d.logged {
+		logged = "changelog " + ChangelogTopic(app, d.name)
+		if c, err := d.changelog.TopicConfigs(d.kind); err == nil {
+			logged += " (" + c["cleanup.policy"]
+			if ms, ok := c["retention.ms"]; ok {
+				logged += ", retention.ms " + ms
+			}
+			logged += ")"
+		}
+	}
+	return fmt.Sprintf("%s: %v store, %s, %s", d.name, d.kind, backend, logged)
 }
 
 // StoreOption configures a store declared with AddKeyValueStore.

@@ -49,6 +49,8 @@ func ExampleTopology_Describe() {
 	//       <-- count
 	//     Sink: out (topic: word-counts)
 	//       <-- updates
+	//   Stores
+	//     counts: key-value store, default backend, changelog <application-id>-counts-changelog (compact)
 	//   Internal topics
 	//     repartition: <application-id>-words-repartition (partitions of sub-topology 0)
 	//     changelog: <application-id>-counts-changelog (partitions of sub-topology 1)

@@ -105,6 +105,10 @@ func windowedAggregate[K, V, VA any](ws TimeWindowedStream[K, V], prefix string,
 	n := addProcessor(b, prefix, o, []*node{in.n}, []string{store}, func() processor.Processor[K, V, window.Windowed[K], change[VA]] {
 		return &windowAggregateProcessor[K, V, VA]{store: store, windows: ws.windows, fn: fn, emitFinal: ws.emitFinal, retention: storeRetention.Milliseconds()}
 	})
+	n.detail = "windows: " + ws.windows.String()
+	if ws.emitFinal {
+		n.detail += ", emit on window close"
+	}
 	var tableKeys serde.Serde[window.Windowed[K]]
 	switch {
 	case ws.windows.Size() <= 0:

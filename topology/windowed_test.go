@@ -3,6 +3,7 @@ package topology_test
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -249,5 +250,27 @@ func TestWindowedStoreChangelog(t *testing.T) {
 	topology.WindowedBy(s.GroupByKey(), w).Count(topology.WithRetention(time.Minute)).ToStream().To("out")
 	if _, err := b.Build(); err == nil {
 		t.Error("a retention shorter than size plus grace was accepted")
+	}
+}
+
+// Describe shows a windowed aggregation's windows and emit strategy, and
+// its store's kind and changelog.
+func TestDescribeWindows(t *testing.T) {
+	b := topology.NewBuilder()
+	s := topology.Source(b, "in", serde.String(), serde.Int64())
+	w := must(window.TimeWindowsOfSizeAndGrace(time.Minute, 30*time.Second))
+	topology.WindowedBy(s.GroupByKey(), w).EmitOnWindowClose().Count(topology.StoreName("w"), topology.Named("per-minute"), topology.InMemory()).ToStream().To("out")
+	top, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	desc := top.Describe()
+	for _, want := range []string{
+		"Processor: per-minute (stores: [w]; windows: TimeWindows{size=1m0s, advance=1m0s, grace=30s}, emit on window close)",
+		"w: window store, memory, changelog <application-id>-w-changelog (compact,delete, retention.ms 86490001)",
+	} {
+		if !strings.Contains(desc, want) {
+			t.Errorf("Describe lacks %q:\n%s", want, desc)
+		}
 	}
 }
