@@ -23,6 +23,7 @@ import (
 	"github.com/eddystream/eddy"
 	"github.com/eddystream/eddy/serde"
 	"github.com/eddystream/eddy/topology"
+	"github.com/eddystream/eddy/window"
 )
 
 type benchConfig struct {
@@ -85,7 +86,7 @@ func bench(ctx context.Context, args []string) error {
 	fs.BoolVar(&c.json, "json", false, "print one JSON object per workload")
 	intervals := fs.String("commit-intervals", "100ms,1s", "commit intervals of the eddy workloads, comma separated; each is run under every guarantee")
 	guarantees := fs.String("guarantees", "at-least-once,exactly-once", "processing guarantees of the eddy workloads, comma separated")
-	fs.StringVar(&c.workloads, "workloads", "", "comma-separated workloads to run: raw-pipe, eddy-stateless-pipe, eddy-wordcount (the default: these three; ratios need raw-pipe), eddy-keyed-count, restore, failover, abort")
+	fs.StringVar(&c.workloads, "workloads", "", "comma-separated workloads to run: raw-pipe, eddy-stateless-pipe, eddy-wordcount (the default: these three; ratios need raw-pipe), eddy-keyed-count, eddy-windowed-count, restore, failover, abort")
 	fs.IntVar(&c.keyedKeys, "keyed-keys", 100_000, "eddy-keyed-count: distinct keys of its input")
 	fs.IntVar(&c.abortRounds, "abort-rounds", 5, "abort: aborts timed per store kind; the median is reported")
 	fs.IntVar(&c.storeKeys, "store-keys", 1_000_000, "restore and failover: keys of the store")
@@ -112,7 +113,10 @@ eddy-keyed-count runs only when named: it counts the records of each key
 (GroupByKey, Count in a Pebble store, logged, ToStream, To), one store update,
 one changelog record and one output record per input record, over an input of
 its own with as many records of the same sizes as the others' but only
--keyed-keys distinct keys. Its ratio is to the raw pipe.
+-keyed-keys distinct keys. Its ratio is to the raw pipe. eddy-windowed-count,
+also only when named, counts the same input per key in tumbling one-minute
+windows (WindowedBy, Count in a Pebble window store, logged), forwarding every
+update: the same records per input as the keyed count.
 
 Two stateful workloads run only when named in -workloads. Both count the
 records of each key of an input holding -store-keys distinct keys, with
@@ -193,7 +197,7 @@ runs again.
 
 // throughputWorkloads are the -workloads names of the throughput
 // workloads; all but the keyed count run by default.
-var throughputWorkloads = []string{"raw-pipe", "eddy-stateless-pipe", "eddy-wordcount", "eddy-keyed-count"}
+var throughputWorkloads = []string{"raw-pipe", "eddy-stateless-pipe", "eddy-wordcount", "eddy-keyed-count", "eddy-windowed-count"}
 
 // defaultWorkloads run when -workloads is not given.
 var defaultWorkloads = []string{"raw-pipe", "eddy-stateless-pipe", "eddy-wordcount"}
@@ -249,7 +253,7 @@ func runThroughput(ctx context.Context, c benchConfig, broker, run string, keep 
 			broker, c.records, c.keySize, c.valueSize, c.partitions, words, c.rounds)
 	}
 	keyedInput := run + "-keyed-input"
-	if slices.Contains(keep, "eddy-keyed-count") {
+	if slices.Contains(keep, "eddy-keyed-count") || slices.Contains(keep, "eddy-windowed-count") {
 		if err := createTopic(ctx, adm, keyedInput, c.partitions); err != nil {
 			return err
 		}
@@ -272,7 +276,7 @@ func runThroughput(ctx context.Context, c benchConfig, broker, run string, keep 
 	wls := []*workload{{name: "raw-pipe", run: func(ctx context.Context, id, output string) (time.Time, error) {
 		return rawPipe(ctx, c, input, output, id)
 	}}}
-	for _, name := range []string{"eddy-stateless-pipe", "eddy-wordcount", "eddy-keyed-count"} {
+	for _, name := range []string{"eddy-stateless-pipe", "eddy-wordcount", "eddy-keyed-count", "eddy-windowed-count"} {
 		for _, iv := range c.intervals {
 			first := len(wls)
 			for _, g := range c.guarantees {
@@ -289,6 +293,10 @@ func runThroughput(ctx context.Context, c benchConfig, broker, run string, keep 
 				case "eddy-wordcount":
 					w.run = func(ctx context.Context, id, output string) (time.Time, error) {
 						return eddyWordCount(ctx, c, v, input, output, id, words)
+					}
+				case "eddy-windowed-count":
+					w.run = func(ctx context.Context, id, output string) (time.Time, error) {
+						return eddyWindowedCount(ctx, c, v, keyedInput, output, id)
 					}
 				default:
 					w.run = func(ctx context.Context, id, output string) (time.Time, error) {
@@ -661,6 +669,26 @@ func eddyKeyedCount(ctx context.Context, c benchConfig, v variant, input, output
 	b := topology.NewBuilder()
 	src := topology.Source(b, input, serde.Bytes(), serde.Bytes())
 	src.GroupByKey().Count(topology.StoreName("counts")).ToStream().To(output)
+	top, err := b.Build()
+	if err != nil {
+		return time.Time{}, err
+	}
+	return runEddy(ctx, c, v, top, id, input, "", output, c.records)
+}
+
+// eddyWindowedCount counts the keyed input per key in tumbling one-minute
+// windows (no grace) in a Pebble window store, logged, forwarding every
+// update: one window store update, one changelog record and one output
+// record per input record, as the keyed count, plus the window arithmetic
+// and the segmented layout.
+func eddyWindowedCount(ctx context.Context, c benchConfig, v variant, input, output, id string) (time.Time, error) {
+	w, err := window.TimeWindowsOfSizeWithNoGrace(time.Minute)
+	if err != nil {
+		return time.Time{}, err
+	}
+	b := topology.NewBuilder()
+	src := topology.Source(b, input, serde.Bytes(), serde.Bytes())
+	topology.WindowedBy(src.GroupByKey(), w).Count(topology.StoreName("windowed-counts")).ToStream().To(output)
 	top, err := b.Build()
 	if err != nil {
 		return time.Time{}, err
