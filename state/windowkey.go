@@ -376,3 +376,40 @@ func (s *segmented) putMetadata(key string, value []byte) {
 	}
 	s.raw.Put(metaKey(key), value)
 }
+
+// backendRaw reads a Backend as a RawStore for the probes of ExpireSegments
+// (which writes through Apply, not through it).
+type backendRaw struct{ Backend }
+
+func (backendRaw) Put([]byte, []byte)         { panic("state: backendRaw is read-only") }
+func (backendRaw) Delete([]byte)              { panic("state: backendRaw is read-only") }
+func (backendRaw) DeleteRange([]byte, []byte) { panic("state: backendRaw is read-only") }
+
+// ExpireSegments drops, from the backend of a window or session store
+// that keeps its records for retention, the segments that have expired
+// by the stream time its data shows (the first instant of its latest
+// segment, a lower bound), with one range delete, and reports whether it
+// dropped any. The engine calls it where data reaches a store without the
+// typed store, which expires segments as it is written: after a restore
+// and as a standby replica replays, so that a replica does not keep
+// expired windows for as long as it stays a replica. The range delete is
+// applied without an fsync where the backend allows it
+// (BulkApplier.ApplyNoSync): losing it in a crash loses nothing but the
+// drop.
+func ExpireSegments(b Backend, retention time.Duration) (bool, error) {
+	raw := backendRaw{b}
+	last, ok, err := lastSegment(raw)
+	if err != nil || !ok {
+		return false, err
+	}
+	s := segments{interval: segmentInterval(retention), retention: retention.Milliseconds()}
+	minLive := s.of(last*s.interval - s.retention)
+	if _, any, err := nextSegment(raw, s, noTime, minLive-1); err != nil || !any {
+		return false, err
+	}
+	batch := []Write{{Key: nil, End: s.prefix(minLive), DeleteRange: true}}
+	if bulk, ok := b.(BulkApplier); ok {
+		return true, bulk.ApplyNoSync(batch)
+	}
+	return true, b.Apply(batch)
+}

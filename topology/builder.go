@@ -215,10 +215,12 @@ var ErrBuilt = errors.New("topology: the builder was already built; start a new 
 
 // storeDecl is a declared store.
 type storeDecl struct {
-	name    string
-	kind    state.StoreKind
-	backend state.BackendSupplier // nil: the application's default
-	logged  bool
+	name string
+	kind state.StoreKind
+	// retention is a window or session store's (zero for key-value).
+	retention time.Duration
+	backend   state.BackendSupplier // nil: the application's default
+	logged    bool
 	// changelog is how the changelog topic is created, if logged.
 	changelog state.ChangelogConfig
 	cached    bool
@@ -254,7 +256,7 @@ func (b *Builder) declareStoreOf(name string, o options, kind state.StoreKind, r
 	for _, msg := range o.errs {
 		b.errorf(name, "%s", msg)
 	}
-	decl := &storeDecl{name: name, kind: kind, backend: o.backend, logged: !o.noLogging, cached: o.cached, typed: typed}
+	decl := &storeDecl{name: name, kind: kind, retention: retention, backend: o.backend, logged: !o.noLogging, cached: o.cached, typed: typed}
 	if o.changelog != nil {
 		decl.changelog = *o.changelog
 		if o.noLogging {

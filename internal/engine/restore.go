@@ -158,6 +158,11 @@ func (rs *restorer) openAndRestore(ctx context.Context, id processor.TaskID) (ts
 		if err := ts.recordEnds(ends); err != nil {
 			return fail(err)
 		}
+		if records > 0 {
+			if err := ts.expireSegments(); err != nil {
+				return fail(err)
+			}
+		}
 		if err := ts.writeCheckpoint(); err != nil {
 			return fail(err)
 		}

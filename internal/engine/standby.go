@@ -422,6 +422,13 @@ func (sm *standbyManager) apply(fetches kgo.Fetches) error {
 			}
 			sb.next[tp] = next
 			sb.stores.advance(map[changelog.TopicPartition]int64{tp: next})
+			if retention := sb.stores.retention[s.store]; retention > 0 {
+				// A replica's window store is never written through its
+				// typed store, which would expire its segments.
+				if _, err := state.ExpireSegments(sb.stores.backends[s.store], retention); err != nil {
+					errs = append(errs, fmt.Errorf("task %s: store %q: drop expired segments: %w", sb.stores.id, s.store, err))
+				}
+			}
 		}
 		sb.end[tp] = p.LastStableOffset
 		touched[sb] = true

@@ -51,6 +51,10 @@ type taskStores struct {
 	persistent map[string]bool
 	suppliers  map[string]state.BackendSupplier
 	backends   map[string]state.Backend
+	// retention maps each window or session store to its retention: the
+	// segments state.ExpireSegments drops after a restore and as a
+	// standby replays.
+	retention map[string]time.Duration
 	// checkpoint is the changelog offset each persistent store's data
 	// matches (or is ahead of, since the checkpoint file is written only
 	// now and then): what a restore starts from.
@@ -76,6 +80,7 @@ func (e *Engine) openTaskStores(id processor.TaskID, log *slog.Logger, lockWait 
 		persistent: map[string]bool{},
 		suppliers:  map[string]state.BackendSupplier{},
 		backends:   map[string]state.Backend{},
+		retention:  map[string]time.Duration{},
 		checkpoint: changelog.Checkpoint{},
 	}
 	var err error
@@ -90,6 +95,9 @@ func (e *Engine) openTaskStores(id processor.TaskID, log *slog.Logger, lockWait 
 		}
 		ts.suppliers[s.Name] = e.supplier(s)
 		ts.persistent[s.Name] = ts.suppliers[s.Name].Persistent()
+		if s.Kind != state.KindKeyValue && s.Retention > 0 {
+			ts.retention[s.Name] = s.Retention
+		}
 		off, valid := cp[tp]
 		if s.ChangelogTopic == "" {
 			// Local data of a store without a changelog is unrelated to
@@ -401,4 +409,21 @@ func (e *Engine) supplier(s task.StoreSpec) state.BackendSupplier {
 		return s.Supplier
 	}
 	return e.cfg.DefaultSupplier
+}
+
+// expireSegments drops the expired segments of the task's window and
+// session stores (state.ExpireSegments): their records reached the
+// backends from the changelog, which holds them a day longer than the
+// stores keep them.
+func (ts *taskStores) expireSegments() error {
+	for name, retention := range ts.retention {
+		b := ts.backends[name]
+		if b == nil {
+			continue
+		}
+		if _, err := state.ExpireSegments(b, retention); err != nil {
+			return fmt.Errorf("task %s: store %q: drop expired segments: %w", ts.id, name, err)
+		}
+	}
+	return nil
 }

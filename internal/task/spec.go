@@ -1,6 +1,8 @@
 package task
 
 import (
+	"time"
+
 	"github.com/eddystream/eddy/state"
 )
 
@@ -42,8 +44,13 @@ type StoreSpec struct {
 	// Streams stamps a timestamped store's changelog records, so that a
 	// restore, which copies the bytes, keeps it.
 	Timestamped bool
-	// Kind is the store's shape (key-value today).
+	// Kind is the store's shape: key-value, window or session.
 	Kind state.StoreKind
+	// Retention is how long a window or session store keeps its records,
+	// in stream time: where records reach its backend without the typed
+	// store (restores, standbys), the engine drops its expired segments
+	// with state.ExpireSegments. Zero for key-value stores.
+	Retention time.Duration
 	// Supplier makes the store's backend; nil means the application's
 	// default persistent supplier (Pebble unless configured otherwise).
 	Supplier state.BackendSupplier
