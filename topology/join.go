@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"sync"
 	"time"
 
@@ -588,4 +589,42 @@ func (s listSerde[V]) Deserialize(topic string, b []byte) ([]V, error) {
 		}
 	}
 	return out, nil
+}
+
+// copartitionErrors reports each sub-topology that reads repartition
+// topics whose partition counts are set (WithPartitions) and differ: its
+// tasks read partition p of every source topic, so a join (or any
+// sub-topology) over them could not meet its keys. Counts that come from
+// input topics are known only at start, where the engine checks them.
+func (t *Topology) copartitionErrors() []error {
+	set := map[string]int{} // repartition topic -> partitions set by its sink
+	for _, st := range t.subs {
+		for _, n := range st.nodes {
+			if n.kind == kindSink && n.internal && n.repartitionPartitions > 0 {
+				set[n.topics[0]] = n.repartitionPartitions
+			}
+		}
+	}
+	var errs []error
+	for _, st := range t.subs {
+		var first *node
+		var parts []string
+		counts := map[int]bool{}
+		for _, n := range st.nodes {
+			if n.kind != kindSource || !n.internal {
+				continue
+			}
+			if c, ok := set[n.topics[0]]; ok {
+				if first == nil {
+					first = n
+				}
+				counts[c] = true
+				parts = append(parts, fmt.Sprintf("%s has %d", n.topics[0], c))
+			}
+		}
+		if len(counts) > 1 {
+			errs = append(errs, &NodeError{Node: first.name, Msg: fmt.Sprintf("sub-topology %d reads co-partitioned repartition topics with different partition counts (%s): a join needs equal counts; give them the same WithPartitions", st.id, strings.Join(parts, ", "))})
+		}
+	}
+	return errs
 }

@@ -1,8 +1,10 @@
 package topology_test
 
 import (
+	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -255,5 +257,40 @@ func TestStreamJoinTimeAndNulls(t *testing.T) {
 				t.Errorf("null keys dropped: %d, want %d", got, tc.nulK)
 			}
 		})
+	}
+}
+
+// TestStreamJoinRepartitionsAndCopartitioning: a join reads a side whose
+// key changed through a repartition topic named after the join; Build
+// fails, naming the topics and counts, when a join's sub-topology reads
+// repartition topics set to different partition counts.
+func TestStreamJoinRepartitionsAndCopartitioning(t *testing.T) {
+	w := must(window.JoinWindowsOfTimeDifferenceWithNoGrace(time.Second))
+	b := topology.NewBuilder()
+	l := topology.SelectKey(topology.Source(b, "left", serde.String(), serde.String()), func(_, v string) string { return v })
+	r := topology.Source(b, "right", serde.String(), serde.String())
+	topology.Join(l, r, bracket, w, topology.Named("j")).WithSerdes(nil, serde.String()).To("out")
+	top, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, it := range top.InternalTopics("app") {
+		names = append(names, it.Name)
+	}
+	want := []string{"app-j-left-repartition", "app-j-this-join-changelog", "app-j-other-join-changelog"}
+	if !slices.Equal(names, want) {
+		t.Errorf("internal topics %q, want %q", names, want)
+	}
+
+	b = topology.NewBuilder()
+	counts := topology.SelectKey(topology.Source(b, "a", serde.String(), serde.String()), func(_, v string) string { return v }).
+		GroupByKey(topology.Named("g"), topology.WithPartitions(3)).Count(topology.StoreName("counts")).ToStream()
+	views := topology.SelectKey(topology.Source(b, "b", serde.String(), serde.Int64()), func(_ string, v int64) string { return fmt.Sprint(v) })
+	topology.Join(counts, views, func(_ string, c, v int64) int64 { return c + v }, w, topology.Named("j"), topology.WithPartitions(4)).WithSerdes(nil, serde.Int64()).To("out")
+	_, err = b.Build()
+	var ne *topology.NodeError
+	if !errors.As(err, &ne) || !strings.Contains(err.Error(), "g-repartition has 3") || !strings.Contains(err.Error(), "j-right-repartition has 4") {
+		t.Fatalf("Build: %v, want an error naming both repartition topics and their counts", err)
 	}
 }
