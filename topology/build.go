@@ -67,6 +67,9 @@ func (b *Builder) Build() (*Topology, error) {
 
 	t := &Topology{stores: b.stores, storeOrder: b.storeOrder}
 	t.split(b)
+	if errs := t.copartitionErrors(); len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
 	return t, nil
 }
 

@@ -166,4 +166,59 @@
 // day longer than the store's, as in Kafka Streams. Processors given the
 // store see it as a state.WindowStore of the aggregate type, without
 // timestamps, as for key-value aggregations.
+//
+// # Joins
+//
+// Join, LeftJoin and OuterJoin join two streams within join windows
+// (window.JoinWindows), as Kafka Streams' KStream.join, leftJoin and
+// outerJoin do (KStreamKStreamJoin):
+//
+//   - A record joins every record of the other stream with the same key
+//     and a timestamp in its window (a left record at t: right records
+//     in [t-before, t+after]; a right record: the bounds flipped), each
+//     once, in timestamp order; the result carries the larger timestamp.
+//   - Each side is buffered in a window store that keeps every record
+//     (Kafka Streams' retainDuplicates; here the values of one key and
+//     timestamp are kept as one list) for the windows' size plus grace.
+//     The stores are "<store>-this-join" and "<store>-other-join"
+//     ("-outer-this-join" and "-outer-other-join" where that side is
+//     outer), after StoreName or the join's name, logged as windowed
+//     stores are.
+//   - A left or outer join keeps each record that found no partner in a
+//     shared store ("<store>-left-shared-join-store" or
+//     "-outer-shared-join-store") and emits it, joined with the zero
+//     value of the other side (Go's stand-in for Kafka Streams' null: nil
+//     for pointers, maps, slices and interfaces), only once its window
+//     has closed: once the stream time both sides share has passed its
+//     timestamp plus after (before, for a right record) plus the grace
+//     period (KIP-633). As in Kafka Streams, closed windows are looked for
+//     at most once a second of wall-clock time, when a record advances
+//     the stream time, and a record that finds a partner leaves the store.
+//   - Records with a null key are dropped (reason null_key), except on a
+//     left or outer side, which emits them at once with a null key (Kafka
+//     Streams' KIP-962); records with a null value are dropped (reason
+//     null_value).
+//   - After a key change, a side is read back through the repartition
+//     topic "<name>-left-repartition" or "<name>-right-repartition". Both
+//     inputs must have the same number of partitions: Build checks the
+//     repartition topics whose count WithPartitions sets, and the engine
+//     checks every input at start, with an error naming each topic and
+//     its count.
+//
+// Where eddy differs on purpose:
+//
+//   - A record whose own window has closed when it arrives (its
+//     timestamp plus after, or before, plus the grace period is behind
+//     the stream time) is dropped as late, counted with the reason "late"
+//     as windowed aggregations count theirs. Kafka Streams still joins it
+//     with what its stores hold.
+//   - An unmatched out-of-order record whose window has ended but whose
+//     grace period has not passed waits in the shared store like any
+//     other. Kafka Streams emits it unmatched at once (its check omits the
+//     grace period, KAFKA-19536) and joins it again if a partner arrives
+//     within the grace period: a spurious result eddy does not produce.
+//   - The join's stores cannot be supplied one by one as with Kafka
+//     Streams' StreamJoined store suppliers; the store options (InMemory,
+//     WithBackend, WithoutLogging, WithChangelogConfig) apply to all of
+//     them. Kafka Streams' self-join optimization is not done.
 package topology

@@ -26,7 +26,10 @@ func (e *MissingTopicError) Error() string {
 }
 
 // CopartitionError reports co-partitioned topics whose partition counts
-// differ: a task reads partition p of each, so the counts must be equal.
+// differ: a task reads partition p of each, so the counts must be equal
+// (a stream-stream join's two inputs, for one). Partitions lists the
+// sub-topology's source topics whose counts are known, external and
+// repartition topics alike.
 type CopartitionError struct {
 	Subtopology int
 	Partitions  map[string]int
@@ -93,9 +96,13 @@ func setupTopics(ctx context.Context, adm *kadm.Client, top *topology.Topology, 
 	}
 
 	lay := &layout{partitions: map[int]int{}}
+	// inputs are the partition counts known of each sub-topology's source
+	// topics, for errors that name them all.
+	inputs := map[int]map[string]int{}
 	// Sub-topologies reading external topics take their count from them.
 	for _, st := range subs {
 		counts := map[string]int{}
+		inputs[st.ID] = counts
 		for _, t := range st.SourceTopics {
 			if !isInternal[t] {
 				counts[t] = len(details[t].Partitions)
@@ -129,8 +136,12 @@ func setupTopics(ctx context.Context, adm *kadm.Client, top *topology.Topology, 
 				continue
 			}
 			repartition[it.Name] = n
+			if inputs[it.ReadBy] == nil {
+				inputs[it.ReadBy] = map[string]int{}
+			}
+			inputs[it.ReadBy][it.Name] = n
 			if have, ok := lay.partitions[it.ReadBy]; ok && have != n {
-				return nil, &CopartitionError{Subtopology: it.ReadBy, Partitions: map[string]int{it.Name: n, "other inputs": have}}
+				return nil, &CopartitionError{Subtopology: it.ReadBy, Partitions: inputs[it.ReadBy]}
 			}
 			lay.partitions[it.ReadBy] = n
 		}
