@@ -47,6 +47,15 @@ type Report struct {
 	// explain these (the values are not negative), so they are losses even
 	// under at-least-once.
 	ShortAggregates int
+	// Windows is the number of windows of the data set's windowed count,
+	// and WindowedRecords the data records read from its topic, when
+	// Verify checks one (WithWindowed). WrongWindows counts windows whose
+	// last count is not the exact one, or that have none; ShortWindows
+	// those of them whose count is lower (inputs missing from it, a loss
+	// under at-least-once too).
+	Windows                    int
+	WindowedRecords            int64
+	WrongWindows, ShortWindows int
 
 	// MissingRanges says, per input partition, where the missing inputs
 	// were in the input topic. Verify fills it only when inputs are missing.
@@ -57,6 +66,7 @@ type Report struct {
 	DuplicateExamples  []DuplicateInput
 	UnexpectedExamples []string
 	AggregateExamples  []AggregateMismatch
+	WindowExamples     []WindowMismatch
 }
 
 // MissingInput is an input that never appeared in the passthrough.
@@ -114,14 +124,14 @@ func (m AggregateMismatch) String() string {
 // every key's last aggregate reflects all of the key's inputs: the
 // guarantee of at-least-once processing. Duplicates are allowed.
 func (r Report) NothingLost() bool {
-	return r.Missing == 0 && r.ShortAggregates == 0
+	return r.Missing == 0 && r.ShortAggregates == 0 && r.ShortWindows == 0
 }
 
 // ExactlyOnce reports whether every input appears exactly once in the
 // passthrough, nothing else does, and every key's last aggregate is exact:
 // the guarantee of exactly-once processing.
 func (r Report) ExactlyOnce() bool {
-	return r.NothingLost() && r.Verified == r.Inputs && r.Duplicated == 0 && r.Unexpected == 0 && r.WrongAggregates == 0
+	return r.NothingLost() && r.Verified == r.Inputs && r.Duplicated == 0 && r.Unexpected == 0 && r.WrongAggregates == 0 && r.WrongWindows == 0
 }
 
 // String returns the verdict on its first line, then the counts and the
@@ -130,13 +140,13 @@ func (r Report) String() string {
 	var b strings.Builder
 	switch {
 	case !r.NothingLost():
-		fmt.Fprintf(&b, "LOSS: %d of %d inputs missing from the passthrough; %d of %d keys' aggregates miss inputs\n",
-			r.Missing, r.Inputs, r.ShortAggregates, r.Keys)
+		fmt.Fprintf(&b, "LOSS: %d of %d inputs missing from the passthrough; %d of %d keys' aggregates miss inputs; %d of %d windows' counts miss inputs\n",
+			r.Missing, r.Inputs, r.ShortAggregates, r.Keys, r.ShortWindows, r.Windows)
 	case r.ExactlyOnce():
-		fmt.Fprintf(&b, "EXACTLY ONCE: each of %d inputs once in the passthrough; all %d aggregates exact\n", r.Inputs, r.Keys)
+		fmt.Fprintf(&b, "EXACTLY ONCE: each of %d inputs once in the passthrough; all %d aggregates exact; all %d windowed counts exact\n", r.Inputs, r.Keys, r.Windows)
 	default:
-		fmt.Fprintf(&b, "AT LEAST ONCE: nothing lost; %d inputs duplicated (%d extra copies), %d unexpected records, %d of %d aggregates not exact\n",
-			r.Duplicated, r.ExtraCopies, r.Unexpected, r.WrongAggregates, r.Keys)
+		fmt.Fprintf(&b, "AT LEAST ONCE: nothing lost; %d inputs duplicated (%d extra copies), %d unexpected records, %d of %d aggregates not exact, %d of %d windowed counts not exact\n",
+			r.Duplicated, r.ExtraCopies, r.Unexpected, r.WrongAggregates, r.Keys, r.WrongWindows, r.Windows)
 	}
 	fmt.Fprintf(&b, "inputs %d; passthrough records %d; stats records %d\n", r.Inputs, r.PassthroughRecords, r.StatsRecords)
 	fmt.Fprintf(&b, "verified %d; missing %d; duplicated %d (%d extra copies); unexpected %d\n", r.Verified, r.Missing, r.Duplicated, r.ExtraCopies, r.Unexpected)
@@ -155,6 +165,12 @@ func (r Report) String() string {
 	}
 	for _, a := range r.AggregateExamples {
 		fmt.Fprintf(&b, "  aggregate %s\n", a)
+	}
+	if r.Windows > 0 {
+		fmt.Fprintf(&b, "windows %d; windowed records %d; counts not exact %d, of which miss inputs %d\n", r.Windows, r.WindowedRecords, r.WrongWindows, r.ShortWindows)
+	}
+	for _, w := range r.WindowExamples {
+		fmt.Fprintf(&b, "  window %s\n", w)
 	}
 	return strings.TrimSuffix(b.String(), "\n")
 }

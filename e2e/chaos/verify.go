@@ -29,7 +29,11 @@ const settlePoll = 250 * time.Millisecond
 //
 // An error means Verify could not reach a verdict; a verdict of loss is a
 // Report whose NothingLost is false, with a nil error.
-func Verify(ctx context.Context, brokers []string, ds DataSet, passthroughTopic, statsTopic string) (Report, error) {
+func Verify(ctx context.Context, brokers []string, ds DataSet, passthroughTopic, statsTopic string, opts ...Option) (Report, error) {
+	var cfg verifyConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
 	if ds.broken != nil {
 		return Report{}, ds.broken
 	}
@@ -40,17 +44,29 @@ func Verify(ctx context.Context, brokers []string, ds DataSet, passthroughTopic,
 		return Report{}, fmt.Errorf("chaos: Verify needs two distinct output topics, got %q and %q", passthroughTopic, statsTopic)
 	}
 	c := newChecker(ds)
-	err := readToEnd(ctx, brokers, []string{passthroughTopic, statsTopic}, func(rec *kgo.Record) {
-		if rec.Topic == passthroughTopic {
+	topics := []string{passthroughTopic, statsTopic}
+	var wc *windowChecker
+	if cfg.windowed != nil {
+		wc = newWindowChecker(*cfg.windowed, &c.ds, &c.r)
+		topics = append(topics, cfg.windowed.Topic)
+	}
+	err := readToEnd(ctx, brokers, topics, func(rec *kgo.Record) {
+		switch {
+		case rec.Topic == passthroughTopic:
 			c.passthrough(rec)
-		} else {
+		case rec.Topic == statsTopic:
 			c.stats(rec)
+		default:
+			wc.record(rec, c.unexpected)
 		}
 	})
 	if err != nil {
-		return Report{}, fmt.Errorf("chaos: verify %s and %s: %w", passthroughTopic, statsTopic, err)
+		return Report{}, fmt.Errorf("chaos: verify %s: %w", strings.Join(topics, ", "), err)
 	}
 	c.finish()
+	if wc != nil {
+		wc.finish(c.unexpected)
+	}
 	if c.r.Missing > 0 {
 		if err := readToEnd(ctx, brokers, []string{ds.Topic}, c.input); err != nil {
 			return Report{}, fmt.Errorf("chaos: locate the missing inputs in %s: %w", ds.Topic, err)
