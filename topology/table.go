@@ -91,7 +91,8 @@ type Table[K, V any] struct {
 	values serde.Serde[V]
 	store  string
 	// old says whether the table's node forwards old values; nil for an
-	// aggregation, which always does (see oldValues).
+	// aggregation or a TableFrom with a StoreName, which always do (see
+	// oldValues).
 	old *oldValues
 }
 

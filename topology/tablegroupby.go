@@ -12,7 +12,8 @@ import (
 
 // GroupedTable is a table regrouped by a new key, ready for an
 // aggregation that adds each new value and subtracts the value it
-// replaces. Create it with GroupTableBy.
+// replaces. Create it with GroupTableBy; the zero GroupedTable is not
+// usable.
 type GroupedTable[K, V any] struct {
 	b *Builder
 	// add adds the selector, the repartition topic's sink and its source
