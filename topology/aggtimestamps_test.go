@@ -78,12 +78,21 @@ func TestAggregateOutputTimestamps(t *testing.T) {
 			if !slices.Equal(values, tc.values) || !slices.Equal(ts, wantTS) {
 				t.Errorf("out = %v at %v, want %v at %v", values, ts, tc.values, wantTS)
 			}
-			// Filter forwards a deletion for the odd ones, which ToStream
-			// drops; the even ones keep their timestamps.
+			// Filter forwards the even ones, and a deletion (a tombstone,
+			// read as 0) when a key's even value turns odd, as Kafka
+			// Streams' KTableFilter with the old values an aggregation
+			// sends; all keep their timestamps.
 			var wantFiltered, wantFilteredTS []int64
+			prev := map[string]int64{}
 			for i, v := range tc.values {
-				if v%2 == 0 {
+				key := outOfOrder[i].key
+				old, had := prev[key]
+				prev[key] = v
+				switch {
+				case v%2 == 0:
 					wantFiltered, wantFilteredTS = append(wantFiltered, v), append(wantFilteredTS, wantTS[i])
+				case had && old%2 == 0:
+					wantFiltered, wantFilteredTS = append(wantFiltered, 0), append(wantFilteredTS, wantTS[i])
 				}
 			}
 			if values, ts := readInt64s(t, d, "filtered"); !slices.Equal(values, wantFiltered) || !slices.Equal(ts, wantFilteredTS) {

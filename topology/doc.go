@@ -101,8 +101,9 @@
 //     grouping feeds nothing but its aggregation, so eddy saves the write,
 //     the read and the skew that records without keys bring to it.
 //
-// There is no table read from a topic yet, so there is no tombstone
-// handling for one.
+// A table read from a topic (TableFrom) takes a null value for a
+// tombstone, which deletes its key, and drops records with a null key:
+// see Tables.
 //
 // # Stores
 //
@@ -221,4 +222,60 @@
 //     Streams' StreamJoined store suppliers; the store options (InMemory,
 //     WithBackend, WithoutLogging, WithChangelogConfig) apply to all of
 //     them. Kafka Streams' self-join optimization is not done.
+//
+// # Tables
+//
+// A Table is a changelog viewed as the latest value per key. Aggregations
+// produce tables, and TableFrom reads one from a topic (Kafka Streams'
+// StreamsBuilder.table), usually a compacted one:
+//
+//   - Each record is its key's new value, applied to the table's store in
+//     the topic's order, an out-of-order timestamp included (Kafka Streams
+//     4.x does the same with a key-value store, logging a warning), and
+//     forwarded with its record's timestamp. The store is a timestamped
+//     key-value store, named by StoreName, logged to its own changelog.
+//   - A null value is a tombstone: it deletes the key and is forwarded as
+//     a deletion, even of a key the table did not have; it never reaches
+//     the value serde, so a JSON serde cannot fail on one. A record with a
+//     null key is dropped and counted (reason null_key).
+//   - eddy does not reuse the source topic as the store's changelog
+//     (Kafka Streams' topology.optimization=reuse.ktable.source.topics):
+//     the store has a changelog topic of its own.
+//
+// Between table nodes flows each key's new value (or its deletion) with
+// the old value it replaces, Kafka Streams' Change. Whether a node
+// forwards old values follows Kafka Streams' sendOldValues, because it
+// decides what Filter emits: aggregations and a TableFrom with a
+// StoreName always know them; a TableFrom without one (which Kafka
+// Streams would not materialize) does only once a GroupTableBy below it
+// asks; Filter and MapTableValues pass them on when their table has them
+// (Filter) or a downstream asks (MapTableValues).
+//
+//   - Table.Filter turns an update that does not match into a deletion.
+//     With old values, an update forwards nothing when neither its old
+//     nor its new value matches; without, every update that does not
+//     match forwards a deletion, as in Kafka Streams.
+//   - MapTableValues maps new and old values; a deletion stays one, and a
+//     nil result is one.
+//   - ToStream forwards an update as a record with the new value and a
+//     deletion as a record with a null value (Record.NullValue), which a
+//     sink writes as a Kafka tombstone.
+//
+// GroupTableBy regroups a table by a new key and value, and
+// GroupedTable's Count and Reduce, and TableAggregate, aggregate the
+// groups with an adder and a subtractor (Kafka Streams' KGroupedTable).
+// Every update of the table reaches the aggregation through a
+// repartition topic as the subtraction of the old row from its group and
+// the addition of the new row to its group: one record with both values
+// when the group is the same (compared by the serialized keys), otherwise
+// two, the subtraction first, as Kafka Streams 4.x's KTableRepartitionMap
+// sends them. The topic's values are in Kafka Streams' format
+// (ChangedSerializer: varint length of the new value, new value, old
+// value and flag 2 for both; the one value and flag 1 for new, 0 for old).
+// The aggregation subtracts first (if the group has an aggregate) and
+// then adds (from the initializer, or for Reduce the value itself, if the
+// group has none), as KTableAggregate and KTableReduce do; a result that
+// is nil deletes the group. Its result carries the record's timestamp, or
+// the group's previous one if later and the result was computed from it.
+// A Count that drops to zero stays at zero, as in Kafka Streams.
 package topology

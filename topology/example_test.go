@@ -82,3 +82,32 @@ func ExampleGroupedStream_Reduce() {
 	fmt.Println(out)
 	// Output: [{alice 5} {bob 1} {alice 12}]
 }
+
+// Users per city, from a table of each user's city: a user who moves is
+// subtracted from the old city and added to the new one, and a
+// tombstone (a deleted user) only subtracts.
+func ExampleGroupTableBy() {
+	b := topology.NewBuilder()
+	cities := topology.TableFrom(b, "user-cities", serde.String(), serde.String())
+	topology.GroupTableBy(cities, func(_, city string) (string, string) { return city, "" }, serde.String(), serde.String()).
+		Count(topology.StoreName("users-per-city")).
+		ToStream().
+		To("city-counts")
+	top, err := b.Build()
+	if err != nil {
+		panic(err)
+	}
+	d, err := eddytest.New(top)
+	if err != nil {
+		panic(err)
+	}
+	defer d.Close()
+	in := eddytest.NewInputTopic(d, "user-cities", serde.String(), serde.String())
+	in.Pipe("ann", "paris")
+	in.Pipe("bo", "paris")
+	in.Pipe("ann", "rome")
+	d.PipeRaw("user-cities", []byte("bo"), nil, d.Now())
+	out, _ := eddytest.NewOutputTopic(d, "city-counts", serde.String(), serde.Int64()).ReadKeyValues()
+	fmt.Println(out)
+	// Output: [{paris 1} {paris 2} {paris 1} {rome 1} {paris 0}]
+}

@@ -71,11 +71,15 @@ func (g GroupedStream[K, V]) input(store string) Stream[K, V] {
 	return Stream[K, V]{b: b, n: src, keys: s.keys, values: s.values}
 }
 
-// change is what flows between table nodes: an update, or a deletion of
-// the key (from Table.Filter).
+// change is what flows between table nodes, Kafka Streams' Change: the
+// key's new value, or its deletion (deleted: the new value is null), and
+// the value it replaces when the node knows it (hasOld). A literal with
+// only value set is an update whose old value is not forwarded.
 type change[V any] struct {
 	value   V
 	deleted bool
+	old     V
+	hasOld  bool
 }
 
 // Table is a changelog stream viewed as the latest value per key, as
@@ -86,6 +90,10 @@ type Table[K, V any] struct {
 	keys   serde.Serde[K]
 	values serde.Serde[V]
 	store  string
+	// old says whether the table's node forwards old values; nil for an
+	// aggregation or a TableFrom with a StoreName, which always do (see
+	// oldValues).
+	old *oldValues
 }
 
 // StoreName is the name of the store the table is materialized in, or ""
@@ -207,46 +215,80 @@ func (p *aggregateProcessor[K, V, VA]) Process(r processor.Record[K, V]) error {
 	if err := p.kv.putStamped(r.Key, agg, ts.UnixMilli()); err != nil {
 		return err
 	}
-	return p.ctx.Forward(processor.Record[K, change[VA]]{Key: r.Key, Value: change[VA]{value: agg}, Timestamp: ts, Headers: r.Headers})
+	return p.ctx.Forward(processor.Record[K, change[VA]]{Key: r.Key, Value: change[VA]{value: agg, old: old.value, hasOld: had}, Timestamp: ts, Headers: r.Headers})
 }
 
 func (p *aggregateProcessor[K, V, VA]) Close() error { return nil }
 
-// ToStream turns the table's updates into a stream. Deletions (keys a
-// Table.Filter dropped) are not forwarded: a Go value cannot be null.
+// ToStream turns the table's updates into a stream, as Kafka Streams'
+// KTable.toStream: an update becomes a record with the new value, and a
+// deletion (a tombstone read by TableFrom, a value Filter turned off, an
+// aggregate removed) a record with a null value (Record.NullValue).
 func (t Table[K, V]) ToStream(opts ...Option) Stream[K, V] {
 	n := addProcessor(t.b, "tostream", collect(opts), []*node{t.n}, nil, processor.Func(func(ctx processor.Context[K, V], r processor.Record[K, change[V]]) error {
-		if r.Value.deleted {
-			return nil
-		}
-		return ctx.Forward(processor.Record[K, V]{Key: r.Key, NullKey: r.NullKey, Value: r.Value.value, Timestamp: r.Timestamp, Headers: r.Headers})
+		return ctx.Forward(processor.Record[K, V]{Key: r.Key, NullKey: r.NullKey, Value: r.Value.value, NullValue: r.Value.deleted, Timestamp: r.Timestamp, Headers: r.Headers})
 	}))
 	return Stream[K, V]{b: t.b, n: n, keys: t.keys, values: t.values}
 }
 
-// Filter keeps the keys whose value matches pred; for an update that does
-// not match, it forwards a deletion of the key.
+// Filter keeps the keys whose value matches pred, as Kafka Streams'
+// KTable.filter: an update that does not match becomes a deletion of the
+// key. When the table's old values are known (the table is an
+// aggregation, a TableFrom with a StoreName, or is grouped with
+// GroupTableBy), an update forwards nothing if neither its old nor its
+// new value matches, so a key that never matched yields no deletions.
 func (t Table[K, V]) Filter(pred func(K, V) bool, opts ...Option) Table[K, V] {
-	n := addProcessor(t.b, "table-filter", collect(opts), []*node{t.n}, nil, processor.Func(func(ctx processor.Context[K, change[V]], r processor.Record[K, change[V]]) error {
-		if !r.Value.deleted && !pred(r.Key, r.Value.value) {
-			r.Value = change[V]{deleted: true}
-		}
-		return ctx.Forward(r)
-	}))
-	return Table[K, V]{b: t.b, n: n, keys: t.keys, values: t.values}
+	old := &oldValues{parent: t.old}
+	old.send = enableOldValues(t.old, false)
+	// The supplier runs when a task is built, after Build: by then every
+	// downstream that needs old values has asked for them.
+	n := addProcessor(t.b, "table-filter", collect(opts), []*node{t.n}, nil, func() processor.Processor[K, change[V], K, change[V]] {
+		sendOld := old.send
+		return processor.Func(func(ctx processor.Context[K, change[V]], r processor.Record[K, change[V]]) error {
+			c := r.Value
+			out := change[V]{value: c.value, old: c.old}
+			out.deleted = c.deleted || !pred(r.Key, c.value)
+			if sendOld {
+				out.hasOld = c.hasOld && pred(r.Key, c.old)
+				if out.deleted && !out.hasOld {
+					return nil
+				}
+			}
+			if out.deleted {
+				out.value = *new(V)
+			}
+			if !out.hasOld {
+				out.old = *new(V)
+			}
+			r.Value = out
+			return ctx.Forward(r)
+		})()
+	})
+	return Table[K, V]{b: t.b, n: n, keys: t.keys, values: t.values, old: old}
 }
 
-// MapTableValues transforms the value of every update of a table.
+// MapTableValues transforms the value of every update of a table, as
+// Kafka Streams' KTable.mapValues; a deletion stays a deletion, and a nil
+// result (of a pointer, slice, map or interface type) is one.
 // valueSerde is the serde of the new values (nil when unknown).
 func MapTableValues[K, V, VR any](t Table[K, V], fn func(V) VR, valueSerde serde.Serde[VR], opts ...Option) Table[K, VR] {
-	n := addProcessor(t.b, "table-mapvalues", collect(opts), []*node{t.n}, nil, processor.Func(func(ctx processor.Context[K, change[VR]], r processor.Record[K, change[V]]) error {
-		out := processor.Record[K, change[VR]]{Key: r.Key, NullKey: r.NullKey, Timestamp: r.Timestamp, Headers: r.Headers}
-		if r.Value.deleted {
-			out.Value.deleted = true
-		} else {
-			out.Value.value = fn(r.Value.value)
-		}
-		return ctx.Forward(out)
-	}))
-	return Table[K, VR]{b: t.b, n: n, keys: t.keys, values: valueSerde}
+	old := &oldValues{parent: t.old}
+	n := addProcessor(t.b, "table-mapvalues", collect(opts), []*node{t.n}, nil, func() processor.Processor[K, change[V], K, change[VR]] {
+		sendOld := old.send
+		return processor.Func(func(ctx processor.Context[K, change[VR]], r processor.Record[K, change[V]]) error {
+			out := processor.Record[K, change[VR]]{Key: r.Key, NullKey: r.NullKey, Timestamp: r.Timestamp, Headers: r.Headers}
+			if r.Value.deleted {
+				out.Value.deleted = true
+			} else {
+				out.Value.value = fn(r.Value.value)
+				out.Value.deleted = isNull(out.Value.value)
+			}
+			if sendOld && r.Value.hasOld {
+				out.Value.old = fn(r.Value.old)
+				out.Value.hasOld = !isNull(out.Value.old)
+			}
+			return ctx.Forward(out)
+		})()
+	})
+	return Table[K, VR]{b: t.b, n: n, keys: t.keys, values: valueSerde, old: old}
 }

@@ -234,7 +234,7 @@ func (p *windowAggregateProcessor[K, V, VA]) Process(r processor.Record[K, V]) e
 		}
 		if !p.emitFinal {
 			if err := p.ctx.Forward(processor.Record[window.Windowed[K], change[VA]]{
-				Key: window.Windowed[K]{Key: r.Key, Window: w}, Value: change[VA]{value: agg},
+				Key: window.Windowed[K]{Key: r.Key, Window: w}, Value: change[VA]{value: agg, old: old.value, hasOld: had},
 				Timestamp: time.UnixMilli(newTs), Headers: r.Headers,
 			}); err != nil {
 				return err
