@@ -184,7 +184,8 @@ func TestChaosAtLeastOnce(t *testing.T) { runChaos(t, false, false) }
 func TestChaosAtLeastOnceWipedState(t *testing.T) { runChaos(t, true, false) }
 
 // TestChaosExactlyOnce is the exactly-once system test: every input
-// exactly once in the passthrough, every key's last aggregate exact.
+// exactly once in the passthrough, every key's last aggregate exact, every
+// window's last count exact.
 func TestChaosExactlyOnce(t *testing.T) { runChaos(t, false, true) }
 
 // TestChaosExactlyOnceWipedState is TestChaosExactlyOnce with each killed
@@ -192,13 +193,17 @@ func TestChaosExactlyOnce(t *testing.T) { runChaos(t, false, true) }
 // transactional id: its zombie is fenced by the group generation).
 func TestChaosExactlyOnceWipedState(t *testing.T) { runChaos(t, true, true) }
 
-// runChaos runs three instances of examples/aggregates over 100,000 inputs
-// while killing one every ~3 s, then checks the outputs with chaos.Verify.
+// runChaos runs three instances of examples/aggregates, with its windowed
+// count, over 100,000 inputs while killing one every ~3 s, then checks the
+// outputs with chaos.Verify.
 func runChaos(t *testing.T, wipe, exactlyOnce bool) {
 	began := time.Now()
 	name := fmt.Sprintf("%s-%x", strings.ToLower(t.Name()), time.Now().UnixNano()&0xffffff)
 	app, in, pass, stats := "agg-"+name, name+"-numbers", name+"-pass", name+"-stats"
-	createTopics(t, chaosPartitions, in, pass, stats)
+	// The windowed count: 10,000 values per window, about ten inputs per
+	// key and window.
+	windowed := chaos.Windowed{Topic: name + "-windowed", Base: time.Now().Truncate(time.Millisecond), Size: 10 * time.Second}
+	createTopics(t, chaosPartitions, in, pass, stats, windowed.Topic)
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("app %s, seed %d", app, seed)
 
@@ -216,6 +221,7 @@ func runChaos(t *testing.T, wipe, exactlyOnce bool) {
 	a := &aggInstances{
 		t: t, dir: t.TempDir(), wipe: wipe, produced: produced, enough: endChaos,
 		args: []string{"-app", app, "-input", in, "-passthrough", pass, "-stats", stats,
+			"-windowed", windowed.Topic, "-window-base", fmt.Sprint(windowed.Base.UnixMilli()), "-window-size", windowed.Size.String(),
 			"-commit-interval", "100ms", "-session-timeout", "6s"},
 	}
 	if exactlyOnce {
@@ -275,7 +281,7 @@ func runChaos(t *testing.T, wipe, exactlyOnce bool) {
 	verifyBegan := time.Now()
 	vctx, vcancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer vcancel()
-	r, err := chaos.Verify(vctx, brokers, ds, pass, stats)
+	r, err := chaos.Verify(vctx, brokers, ds, pass, stats, chaos.WithWindowed(windowed))
 	if err != nil {
 		t.Fatal(err)
 	}
