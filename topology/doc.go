@@ -223,6 +223,21 @@
 //     WithBackend, WithoutLogging, WithChangelogConfig) apply to all of
 //     them. Kafka Streams' self-join optimization is not done.
 //
+// JoinTable and LeftJoinTable join a stream with a table, as Kafka Streams'
+// KStream.join(KTable) and leftJoin(KTable) (KStreamKTableJoinProcessor):
+// each stream record is joined with the table's value of its key at that
+// moment (table updates trigger nothing), keeping the stream record's key,
+// timestamp and headers. An inner join drops a record the table has no
+// value for; a left join forwards it with the zero value of the table's
+// value type, and (KIP-962) does so for a record with a null key too.
+// Records with a null value are dropped (null_value), and an inner join
+// drops null keys (null_key). The table is read through its store, or
+// through the Filter and MapTableValues that derived it from a
+// materialized table (Kafka Streams' value getters), so the join shares
+// the table's sub-topology and must be co-partitioned with it; a stream
+// whose key changed is repartitioned first. Versioned tables and the join
+// grace period of Kafka Streams 3.7+ are not supported.
+//
 // # Tables
 //
 // A Table is a changelog viewed as the latest value per key. Aggregations

@@ -94,6 +94,9 @@ type Table[K, V any] struct {
 	// aggregation or a TableFrom with a StoreName, which always do (see
 	// oldValues).
 	old *oldValues
+	// get reads the table's values for a join, when the table is derived
+	// (Filter, MapTableValues) from a materialized one (see getter).
+	get *valueGetter[K, V]
 }
 
 // StoreName is the name of the store the table is materialized in, or ""
@@ -264,7 +267,8 @@ func (t Table[K, V]) Filter(pred func(K, V) bool, opts ...Option) Table[K, V] {
 			return ctx.Forward(r)
 		})()
 	})
-	return Table[K, V]{b: t.b, n: n, keys: t.keys, values: t.values, old: old}
+	get := derivedGetter(t.getter(), func(k K, v V) (V, bool) { return v, pred(k, v) })
+	return Table[K, V]{b: t.b, n: n, keys: t.keys, values: t.values, old: old, get: get}
 }
 
 // MapTableValues transforms the value of every update of a table, as
@@ -290,5 +294,9 @@ func MapTableValues[K, V, VR any](t Table[K, V], fn func(V) VR, valueSerde serde
 			return ctx.Forward(out)
 		})()
 	})
-	return Table[K, VR]{b: t.b, n: n, keys: t.keys, values: valueSerde, old: old}
+	get := derivedGetter(t.getter(), func(_ K, v V) (VR, bool) {
+		out := fn(v)
+		return out, !isNull(out)
+	})
+	return Table[K, VR]{b: t.b, n: n, keys: t.keys, values: valueSerde, old: old, get: get}
 }
