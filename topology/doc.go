@@ -293,4 +293,83 @@
 // is nil deletes the group. Its result carries the record's timestamp, or
 // the group's previous one if later and the result was computed from it.
 // A Count that drops to zero stays at zero, as in Kafka Streams.
+//
+// # Sessions and sliding windows
+//
+// SessionWindowedBy cuts a grouped stream into sessions
+// (window.SessionWindows), and SessionWindowedStream's Count and Reduce,
+// and SessionAggregate with a merger, aggregate per key and session into a
+// Table keyed by window.Windowed[K] with window.SessionWindowedSerde keys,
+// as Kafka Streams' KStreamSessionWindowAggregate does:
+//
+//   - A record at t finds its key's sessions that end at or after t-gap
+//     and start at or before t+gap, and makes one session of them and t:
+//     its aggregate is init() merged with theirs by the merger, in the
+//     store's order (by end, then start), then the record folded in
+//     (Reduce merges and folds with its reducer, Count adds).
+//   - Each session merged away is removed from the store and forwarded as
+//     a deletion, which ToStream forwards as a tombstone (a null value)
+//     for that session's windowed key, as Kafka Streams forwards
+//     Change(null, old); then the merged session is forwarded. Both are
+//     stamped with their session's end and, as in Kafka Streams, carry no
+//     headers.
+//   - A record whose merged session ends before stream time minus the gap
+//     minus the grace period is dropped as late (reason "late"), once,
+//     and nothing changes. A session is kept for the gap plus grace after
+//     its end (WithRetention: longer), so a session that has closed has
+//     left the store and no record merges it back.
+//   - Records with a null key are dropped; a null value reaches the
+//     aggregator as the zero value.
+//   - The store (state.SessionStore) keeps the bare aggregate, without a
+//     timestamp, as Kafka Streams' session stores do; processors given it
+//     see it as a state.SessionStore of the aggregate type.
+//   - EmitOnWindowClose forwards each session once, when it has closed,
+//     stamped with its end, in the order of end, then start, then key (that
+//     of Kafka Streams' time-ordered session store), at most once a second
+//     of wall-clock time, and keeps the last close time emitted in the
+//     store. eddy differs in two ways. Kafka Streams' emit-final store
+//     returns sessions until their time segment is dropped, past the
+//     retention; eddy's store reads by the millisecond, so an
+//     emit-on-window-close store keeps sessions another gap plus grace
+//     (and a millisecond) to emit them (its changelog's retention grows as
+//     much), while merges still see only sessions within the retention.
+//     And, as for time windows, eddy looks at once when writing the
+//     record's session would expire closed sessions not yet emitted.
+//     Looking scans the whole store (state.SessionStore has no search by
+//     end across keys), which the once-a-second limit keeps rare.
+//
+// SlidingWindowedBy cuts a grouped stream into sliding windows
+// (window.SlidingWindows), and SlidingWindowedStream's Count and Reduce,
+// and SlidingAggregate, aggregate per key and window, as Kafka Streams'
+// KStreamSlidingWindowAggregate does (its reverse-iterator path, the one
+// its built-in stores take, so updates come out in the same order):
+//
+//   - Windows are [start, start+diff], both ends included, and exist only
+//     where a record enters or leaves one: a record at t updates every
+//     existing window that holds it, newest first; creates the right
+//     window of the record before it, [p+1, p+1+diff], if t falls in it;
+//     creates its left window [t-diff, t] from the aggregate of the
+//     window before it; and creates its right window [t+1, t+1+diff],
+//     with the aggregate of the records after it, if records follow
+//     within the difference. A record earlier than the difference goes
+//     into [0, diff], which holds every such record, since no window
+//     starts before 0.
+//   - A record whose own window [t, t+diff] ends before stream time minus
+//     grace is dropped as late, once; otherwise each window it would
+//     update or create that has closed is dropped as late, once per
+//     window, as Kafka Streams counts them.
+//   - Records with a null key or a null value are dropped, as there.
+//   - Each update is stamped with the largest timestamp of the window's
+//     records and keeps the record's headers. The table's keys use
+//     window.TimeWindowedSerde with the time difference as the size,
+//     Kafka Streams' layout for sliding windows, and the window store has
+//     the time difference as its window size and keeps windows for twice
+//     the difference plus grace.
+//   - A time difference of 0 is refused by Build: Kafka Streams accepts
+//     it and fails on the first record (a window [t, t] is no valid
+//     time window).
+//   - EmitOnWindowClose works as for time windows, with the window end
+//     included: a window closes once stream time minus grace passes its
+//     end, and as in Kafka Streams, a record earlier than the difference
+//     does not look for closed windows.
 package topology
