@@ -310,9 +310,12 @@
 //   - Each session merged away is removed from the store and forwarded as
 //     a deletion, which ToStream forwards as a tombstone (a null value)
 //     for that session's windowed key, as Kafka Streams forwards
-//     Change(null, old); then the merged session is forwarded. Both are
-//     stamped with their session's end and, as in Kafka Streams, carry no
-//     headers.
+//     Change(null, old); then the merged session is forwarded, even when
+//     it has the bounds of one it replaced (a record inside a session).
+//     The deletion carries the removed aggregate as its old value and the
+//     merged session none, so Table.Filter forwards a tombstone only for a
+//     removed session that matched. Both are stamped with their session's
+//     end and, as in Kafka Streams, carry no headers.
 //   - A record whose merged session ends before stream time minus the gap
 //     minus the grace period is dropped as late (reason "late"), once,
 //     and nothing changes. A session is kept for the gap plus grace after
@@ -360,7 +363,10 @@
 //     window, as Kafka Streams counts them.
 //   - Records with a null key or a null value are dropped, as there.
 //   - Each update is stamped with the largest timestamp of the window's
-//     records and keeps the record's headers. The table's keys use
+//     records, keeps the record's headers, and carries the aggregate it
+//     was computed from as its old value (none for a window started from
+//     the initializer, where Kafka Streams sends the initial value, as
+//     for time windows). The table's keys use
 //     window.TimeWindowedSerde with the time difference as the size,
 //     Kafka Streams' layout for sliding windows, and the window store has
 //     the time difference as its window size and keeps windows for twice

@@ -117,6 +117,10 @@ func sessionAggregate[K, V, VA any](ss SessionWindowedStream[K, V], prefix strin
 			emitFinal: ss.emitFinal, retention: retention.Milliseconds(), storeRetention: storeRetention.Milliseconds(),
 		}
 	})
+	n.detail = "windows: " + ss.windows.String()
+	if ss.emitFinal {
+		n.detail += ", emit on window close"
+	}
 	var tableKeys serde.Serde[window.Windowed[K]]
 	switch {
 	case ss.windows.InactivityGap() <= 0:
@@ -244,7 +248,7 @@ func (p *sessionAggregateProcessor[K, V, VA]) Process(r processor.Record[K, V]) 
 				// is gone. Its records carry the session's end as their
 				// timestamp and no headers (a new Record there).
 				if err := p.ctx.Forward(processor.Record[window.Windowed[K], change[VA]]{
-					Key: s.key, Value: change[VA]{deleted: true}, Timestamp: time.UnixMilli(s.key.Window.EndMs()),
+					Key: s.key, Value: change[VA]{deleted: true, old: s.value, hasOld: true}, Timestamp: time.UnixMilli(s.key.Window.EndMs()),
 				}); err != nil {
 					return err
 				}
@@ -272,6 +276,8 @@ func (p *sessionAggregateProcessor[K, V, VA]) Process(r processor.Record[K, V]) 
 		p.written = max(p.written, end)
 		return nil
 	}
+	// The merged session is a new key, even when it has the bounds of one
+	// it replaced (removed above): no old value, as in Kafka Streams.
 	return p.ctx.Forward(processor.Record[window.Windowed[K], change[VA]]{
 		Key: key, Value: change[VA]{value: agg}, Timestamp: time.UnixMilli(end),
 	})

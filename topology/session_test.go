@@ -3,6 +3,7 @@ package topology_test
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -117,6 +118,14 @@ func TestSessionWindowedAggregations(t *testing.T) {
 			name: "a merge forwards the removed session as a tombstone", windows: gap10s, agg: sessionCount,
 			in:   []timed{{key: "a", ts: 0}, {key: "a", ts: 5}},
 			want: []string{"a@0/0=1@0", "a@0/0=null@0", "a@0/5=2@5"},
+		},
+		{
+			// A record inside a session, not extending it, still replaces
+			// it: Kafka Streams removes the session and puts the merged
+			// one, which has the same bounds.
+			name: "a record inside a session replaces it", windows: gap10s, agg: sessionCount,
+			in:   []timed{{key: "a", ts: 0}, {key: "a", ts: 9}, {key: "a", ts: 4}},
+			want: []string{"a@0/0=1@0", "a@0/0=null@0", "a@0/9=2@9", "a@0/9=null@9", "a@0/9=3@9"},
 		},
 		{
 			// shouldUpdateSessionIfTheSameTime: no merge, no tombstone.
@@ -394,6 +403,55 @@ func TestSessionStoreChangelog(t *testing.T) {
 		build(topology.Source(b, "in", serde.String(), serde.Int64()).GroupByKey())
 		if _, err := b.Build(); err == nil {
 			t.Errorf("%s was accepted", name)
+		}
+	}
+}
+
+// TestSessionTableFilter: a session table's updates carry old values, as
+// Kafka Streams' do: a removed session's old aggregate, none for a merged
+// session. So Filter forwards a tombstone only for a removed session that
+// matched.
+func TestSessionTableFilter(t *testing.T) {
+	b := topology.NewBuilder()
+	table := topology.SessionWindowedBy(topology.Source(b, "in", serde.String(), serde.Int64()).GroupByKey(),
+		must(window.SessionWindowsOfInactivityGapAndGrace(10*time.Millisecond, 100*time.Millisecond))).Count()
+	table.Filter(func(_ window.Windowed[string], n int64) bool { return n >= 2 }).ToStream().To("out")
+	top, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := eddytest.New(top)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	pipeTimed(t, d, []timed{{key: "A", ts: 0}, {key: "A", ts: 5}, {key: "A", ts: 20}, {key: "A", ts: 3}})
+	want := []string{"A@0/5=2@5", "A@0/5=null@5", "A@0/5=3@5"}
+	if got := sessionOutput(t, d, "out"); !slices.Equal(got, want) {
+		t.Errorf("output:\n got %q\nwant %q", got, want)
+	}
+}
+
+// Describe shows the windows and emit strategy of session and sliding
+// aggregations.
+func TestDescribeSessionAndSlidingWindows(t *testing.T) {
+	b := topology.NewBuilder()
+	g := topology.Source(b, "in", serde.String(), serde.Int64()).GroupByKey()
+	topology.SessionWindowedBy(g, must(window.SessionWindowsOfInactivityGapWithNoGrace(time.Minute))).EmitOnWindowClose().
+		Count(topology.Named("sessions"), topology.StoreName("s")).ToStream().To("out1")
+	topology.SlidingWindowedBy(g, must(window.SlidingWindowsOfTimeDifferenceWithNoGrace(time.Second))).
+		Count(topology.Named("sliding"), topology.StoreName("w")).ToStream().To("out2")
+	top, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	desc := top.Describe()
+	for _, want := range []string{
+		"Processor: sessions (stores: [s]; windows: SessionWindows{inactivityGap=1m0s, grace=0s}, emit on window close)",
+		"Processor: sliding (stores: [w]; windows: SlidingWindows{timeDifference=1s, grace=0s})",
+	} {
+		if !strings.Contains(desc, want) {
+			t.Errorf("Describe lacks %q:\n%s", want, desc)
 		}
 	}
 }

@@ -103,6 +103,10 @@ func slidingAggregate[K, V, VA any](sw SlidingWindowedStream[K, V], prefix strin
 	n := addProcessor(b, prefix, o, []*node{in.n}, []string{store}, func() processor.Processor[K, V, window.Windowed[K], change[VA]] {
 		return &slidingAggregateProcessor[K, V, VA]{store: store, windows: sw.windows, fn: fn, emitFinal: sw.emitFinal, retention: storeRetention.Milliseconds()}
 	})
+	n.detail = "windows: " + sw.windows.String()
+	if sw.emitFinal {
+		n.detail += ", emit on window close"
+	}
 	var tableKeys serde.Serde[window.Windowed[K]]
 	switch {
 	case diff <= 0:
@@ -366,17 +370,20 @@ func (p *slidingAggregateProcessor[K, V, VA]) update(r processor.Record[K, V], s
 		newTs = max(ts, old.ts)
 	}
 	agg := p.fn(r.Key, r.Value, old.value, had)
-	return p.put(r, start, stamped[VA]{value: agg, ts: newTs})
+	return p.put(r, start, stamped[VA]{value: agg, ts: newTs}, change[VA]{value: agg, old: old.value, hasOld: had})
 }
 
 // createRightWindow creates the record's right window [ts+1, ts+1+diff]
 // with the aggregate of the records after it, agg, without the record.
 func (p *slidingAggregateProcessor[K, V, VA]) createRightWindow(r processor.Record[K, V], ts int64, agg stamped[VA]) error {
-	return p.put(r, ts+1, agg)
+	return p.put(r, ts+1, agg, change[VA]{value: agg.value})
 }
 
-// put stores the window at start and forwards the update.
-func (p *slidingAggregateProcessor[K, V, VA]) put(r processor.Record[K, V], start int64, v stamped[VA]) error {
+// put stores the window at start and forwards the update c. The old
+// value is the aggregate the window was computed from: for a window new
+// to the store, copied from the window before it, as Kafka Streams sends
+// it (for one started from the initializer, none, as for time windows).
+func (p *slidingAggregateProcessor[K, V, VA]) put(r processor.Record[K, V], start int64, v stamped[VA], c change[VA]) error {
 	if _, err := p.ws.Put(r.Key, v, time.UnixMilli(start)); err != nil {
 		return err
 	}
@@ -388,7 +395,7 @@ func (p *slidingAggregateProcessor[K, V, VA]) put(r processor.Record[K, V], star
 		return err
 	}
 	return p.ctx.Forward(processor.Record[window.Windowed[K], change[VA]]{
-		Key: window.Windowed[K]{Key: r.Key, Window: w}, Value: change[VA]{value: v.value},
+		Key: window.Windowed[K]{Key: r.Key, Window: w}, Value: c,
 		Timestamp: time.UnixMilli(v.ts), Headers: r.Headers,
 	})
 }
