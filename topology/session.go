@@ -145,7 +145,23 @@ func sessionAggregate[K, V, VA any](ss SessionWindowedStream[K, V], prefix strin
 		tableKeys = window.SessionWindowedSerde(keys)
 	}
 	dropNullKeys[K, V](n)
-	return Table[window.Windowed[K], VA]{b: b, n: n, keys: tableKeys, values: aggSerde, store: store}
+	return Table[window.Windowed[K], VA]{b: b, n: n, keys: tableKeys, values: aggSerde, store: store, get: sessionGetter[K, VA](store)}
+}
+
+// sessionGetter reads a session table's values for joins, as Kafka
+// Streams' KTableSessionWindowValueGetter: the aggregate of the key's
+// session with the windowed key's bounds, stamped with the session's end.
+func sessionGetter[K, VA any](store string) *valueGetter[window.Windowed[K], VA] {
+	return &valueGetter[window.Windowed[K], VA]{stores: []string{store}, open: func(ctx state.StoreGetter) (lookup[window.Windowed[K], VA], error) {
+		ss, err := state.Session[K, VA](ctx, store)
+		if err != nil {
+			return nil, err
+		}
+		return func(k window.Windowed[K]) (VA, int64, bool, error) {
+			v, ok, err := ss.FetchSession(k.Key, k.Window.Start(), k.Window.End())
+			return v, k.Window.EndMs(), ok, err
+		}, nil
+	}}
 }
 
 // sessionAggregateProcessor is Kafka Streams'

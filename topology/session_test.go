@@ -455,3 +455,39 @@ func TestDescribeSessionAndSlidingWindows(t *testing.T) {
 		}
 	}
 }
+
+// A stream keyed by session joins a session table on the session's
+// bounds, as through Kafka Streams' session value getter; Filter's getter
+// derives from it.
+func TestJoinSessionTable(t *testing.T) {
+	b := topology.NewBuilder()
+	table := topology.SessionWindowedBy(topology.Source(b, "in", serde.String(), serde.Int64()).GroupByKey(),
+		must(window.SessionWindowsOfInactivityGapWithNoGrace(10*time.Millisecond))).Count(topology.StoreName("s"))
+	keys := window.SessionWindowedSerde(serde.String())
+	lookups := topology.Source(b, "lookups", keys, serde.Int64())
+	topology.JoinTable(lookups, table, func(_ window.Windowed[string], _, n int64) int64 { return n }).To("joined")
+	topology.JoinTable(lookups, table.Filter(func(_ window.Windowed[string], n int64) bool { return n >= 2 }),
+		func(_ window.Windowed[string], _, n int64) int64 { return n }).To("filtered")
+	top, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := eddytest.New(top)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	pipeTimed(t, d, []timed{{key: "A", ts: 0}, {key: "A", ts: 5}})
+	in := eddytest.NewInputTopic(d, "lookups", keys, serde.Int64())
+	for _, w := range []window.Window{must(window.NewSessionWindow(0, 5)), must(window.NewSessionWindow(0, 0))} {
+		if err := in.PipeAt(window.Windowed[string]{Key: "A", Window: w}, 0, time.UnixMilli(6)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := sessionOutput(t, d, "joined"); !slices.Equal(got, []string{"A@0/5=2@6"}) {
+		t.Errorf("joined %q, want the [0,5] session's count only ([0,0] was merged away)", got)
+	}
+	if got := sessionOutput(t, d, "filtered"); !slices.Equal(got, []string{"A@0/5=2@6"}) {
+		t.Errorf("filtered %q, want the [0,5] session's count", got)
+	}
+}

@@ -136,7 +136,27 @@ func slidingAggregate[K, V, VA any](sw SlidingWindowedStream[K, V], prefix strin
 	}
 	// KStreamSlidingWindowAggregate drops null keys and null values.
 	dropNulls[K, V](n)
-	return Table[window.Windowed[K], VA]{b: b, n: n, keys: tableKeys, values: aggSerde, store: store}
+	return Table[window.Windowed[K], VA]{b: b, n: n, keys: tableKeys, values: aggSerde, store: store, get: windowGetter[K, VA](store)}
+}
+
+// windowGetter reads a window table's values for joins, as Kafka Streams'
+// KStreamWindowAggregateValueGetter: the aggregate of the key's window
+// that starts at the windowed key's start, with its timestamp.
+func windowGetter[K, VA any](store string) *valueGetter[window.Windowed[K], VA] {
+	return &valueGetter[window.Windowed[K], VA]{stores: []string{store}, open: func(ctx state.StoreGetter) (lookup[window.Windowed[K], VA], error) {
+		s, err := ctx.Store(store)
+		if err != nil {
+			return nil, err
+		}
+		tws, ok := s.(*timestampedWindowStore[K, VA])
+		if !ok {
+			return nil, fmt.Errorf("store %q is a %T, not a windowed aggregation's store", store, s)
+		}
+		return func(k window.Windowed[K]) (VA, int64, bool, error) {
+			v, ok, err := tws.inner.Fetch(k.Key, k.Window.Start())
+			return v.value, v.ts, ok, err
+		}, nil
+	}}
 }
 
 // slidingAggregateProcessor is Kafka Streams'

@@ -396,3 +396,35 @@ func TestSlidingEmitOnWindowClose(t *testing.T) {
 	// the store would expire these windows unemitted.
 	step([]timed{{key: "A", ts: 60_000}}, []string{"A@16001/26001=3@26001", "A@25001/35001=2@26001", "A@26001/36001=1@26001"})
 }
+
+// A stream keyed by time window joins a sliding-window table on the
+// window's start, as through Kafka Streams' window value getter.
+func TestJoinSlidingTable(t *testing.T) {
+	w := must(window.SlidingWindowsOfTimeDifferenceAndGrace(10*time.Millisecond, time.Second))
+	b := topology.NewBuilder()
+	table := topology.SlidingWindowedBy(topology.Source(b, "in", serde.String(), serde.Int64()).GroupByKey(), w).
+		Count(topology.StoreName("w"))
+	keys := must(window.TimeWindowedSerde(serde.String(), w.TimeDifference()))
+	lookups := topology.Source(b, "lookups", keys, serde.Int64())
+	topology.JoinTable(lookups, table, func(_ window.Windowed[string], _, n int64) int64 { return n }).To("joined")
+	top, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := eddytest.New(top)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	pipeTimed(t, d, []timed{{key: "A", ts: 20}, {key: "A", ts: 25}})
+	in := eddytest.NewInputTopic(d, "lookups", keys, serde.Int64())
+	for _, start := range []int64{15, 21, 16} {
+		if err := in.PipeAt(window.Windowed[string]{Key: "A", Window: must(window.NewTimeWindowOfSize(start, w.TimeDifference()))}, 0, time.UnixMilli(30)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// [15,25] holds both records, [21,31] the second; none starts at 16.
+	if got := windowedOutput(t, d, "joined", w.TimeDifference()); !slices.Equal(got, []string{"A@15/25=2@30", "A@21/31=1@30"}) {
+		t.Errorf("joined %q", got)
+	}
+}
