@@ -448,7 +448,7 @@ func (p *slidingAggregateProcessor[K, V, VA]) emitClosed(r processor.Record[K, V
 		return nil
 	}
 	if lower <= upper {
-		closed, err := p.windowsStarting(lower, upper)
+		closed, err := windowsStarting(p.ws, lower, upper)
 		if err != nil {
 			return err
 		}
@@ -470,11 +470,11 @@ type closedWindow[K, VA any] struct {
 	agg stamped[VA]
 }
 
-// windowsStarting returns every key's windows that start from lower to
-// upper, by start, then key: the order of Kafka Streams' time-ordered
-// window store, which its emit-final aggregation reads.
-func (p *slidingAggregateProcessor[K, V, VA]) windowsStarting(lower, upper int64) ([]closedWindow[K, VA], error) {
-	it, err := p.ws.FetchAll(time.UnixMilli(lower), time.UnixMilli(upper))
+// windowsStarting returns every key's windows of ws that start from lower
+// to upper, by start, then key: the order of Kafka Streams' time-ordered
+// window store, which its emit-final aggregations read.
+func windowsStarting[K, VA any](ws state.WindowStore[K, stamped[VA]], lower, upper int64) ([]closedWindow[K, VA], error) {
+	it, err := ws.FetchAll(time.UnixMilli(lower), time.UnixMilli(upper))
 	if err != nil {
 		return nil, err
 	}

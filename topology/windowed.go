@@ -136,7 +136,7 @@ func windowedAggregate[K, V, VA any](ws TimeWindowedStream[K, V], prefix string,
 	}
 	// Windowed aggregations drop null keys only (KStreamWindowAggregate).
 	dropNullKeys[K, V](n)
-	return Table[window.Windowed[K], VA]{b: b, n: n, keys: tableKeys, values: aggSerde, store: store}
+	return Table[window.Windowed[K], VA]{b: b, n: n, keys: tableKeys, values: aggSerde, store: store, get: windowGetter[K, VA](store)}
 }
 
 // dropNullKeys puts the instances of node n behind a guard that drops
@@ -272,23 +272,16 @@ func (p *windowAggregateProcessor[K, V, VA]) emitClosed(r processor.Record[K, V]
 		return nil
 	}
 	if lower <= upper {
-		it, err := p.ws.FetchAll(time.UnixMilli(lower), time.UnixMilli(upper))
+		closed, err := windowsStarting(p.ws, lower, upper)
 		if err != nil {
 			return err
 		}
-		for it.Next() {
-			v := it.Value()
+		for _, c := range closed {
 			if err := p.ctx.Forward(processor.Record[window.Windowed[K], change[VA]]{
-				Key: it.Key(), Value: change[VA]{value: v.value}, Timestamp: time.UnixMilli(v.ts), Headers: r.Headers,
+				Key: c.key, Value: change[VA]{value: c.agg.value}, Timestamp: time.UnixMilli(c.agg.ts), Headers: r.Headers,
 			}); err != nil {
-				it.Close()
 				return err
 			}
-		}
-		err = it.Err()
-		it.Close()
-		if err != nil {
-			return err
 		}
 	}
 	p.lastEmit = closeTime

@@ -274,3 +274,29 @@ func TestDescribeWindows(t *testing.T) {
 		}
 	}
 }
+
+// Closed windows come out by start, then key, as Kafka Streams'
+// time-ordered emit-final store returns them, whatever segments and keys
+// they are in.
+func TestEmitOnWindowCloseOrder(t *testing.T) {
+	size := 10 * time.Second
+	b := topology.NewBuilder()
+	s := topology.Source(b, "in", serde.String(), serde.Int64())
+	topology.WindowedBy(s.GroupByKey(), must(window.TimeWindowsOfSizeWithNoGrace(size))).EmitOnWindowClose().
+		Count(topology.StoreName("final")).ToStream().To("out")
+	top, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := eddytest.New(top)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	// Keys and starts in different orders: C before A at start 20000.
+	pipeTimed(t, d, []timed{{key: "B", ts: 15_000, wall: time.Second}, {key: "C", ts: 21_000}, {key: "A", ts: 25_000}, {key: "A", ts: 40_000, wall: 2 * time.Second}})
+	want := []string{"B@10000/20000=1@15000", "A@20000/30000=1@25000", "C@20000/30000=1@21000"}
+	if got := windowedOutput(t, d, "out", size); !slices.Equal(got, want) {
+		t.Fatalf("emitted\n got %q\nwant %q", got, want)
+	}
+}
