@@ -297,3 +297,38 @@ func TestTableTableJoinBuild(t *testing.T) {
 		}
 	}
 }
+
+// GroupTableBy over a join subtracts each joined row's old value from its
+// group: the join sends old values and makes both tables, here derived
+// ones that send them only when asked, send theirs.
+func TestTableTableJoinGroupBy(t *testing.T) {
+	same := func(v string) string { return v }
+	b := topology.NewBuilder()
+	cities := topology.MapTableValues(topology.TableFrom(b, "left", serde.String(), serde.String()), same, serde.String())
+	tiers := topology.MapTableValues(topology.TableFrom(b, "right", serde.String(), serde.String()), same, serde.String())
+	members := topology.JoinTables(cities, tiers, func(_ string, city, _ string) string { return city }, serde.String())
+	perCity := topology.GroupTableBy(members, func(_ string, city string) (string, string) { return city, city }, serde.String(), serde.String()).Count()
+	topology.MapTableValues(perCity, func(n int64) string { return strconv.FormatInt(n, 10) }, serde.String()).ToStream().To("out")
+	top, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := eddytest.New(top)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	for _, r := range []sideRow{
+		{"left", upd("alice", "Bern", 1)}, {"right", upd("alice", "gold", 2)},
+		{"left", upd("bob", "Bern", 3)}, {"right", upd("bob", "silver", 4)},
+		{"left", upd("alice", "Zurich", 5)}, // moves alice from Bern to Zurich
+		{"right", del("bob", 6)},            // bob leaves Bern
+	} {
+		if err := d.PipeRaw(r.topic, bytesOf(r.key), bytesOf(r.value), time.UnixMilli(r.ts)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, want := outputs(t, d, "out"), []string{"Bern=1@2", "Bern=2@4", "Bern=1@5", "Zurich=1@5", "Bern=0@6"}; !slices.Equal(got, want) {
+		t.Errorf("out\n got %q\nwant %q", got, want)
+	}
+}
