@@ -135,6 +135,7 @@ func tableJoin[K, V1, V2, VR any](left Table[K, V1], right Table[K, V2], joiner 
 		}
 		if keys == nil || valueSerde == nil {
 			b.errorf(base, "a materialized join result needs a key serde (from either table) and the joined values' serde (valueSerde)")
+			store = ""
 		} else if decl := b.declareStore(store, o, func(raw state.RawStore, topic string) any {
 			return newTimestampedStore(store, topic, raw, keys, valueSerde)
 		}); decl != nil {
