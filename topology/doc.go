@@ -238,6 +238,44 @@
 // whose key changed is repartitioned first. Versioned tables and the join
 // grace period of Kafka Streams 3.7+ are not supported.
 //
+// JoinTables, LeftJoinTables and OuterJoinTables join two tables on their
+// keys into a table, as Kafka Streams' KTable.join, leftJoin and
+// outerJoin (KTableKTableInnerJoin, LeftJoin, RightJoin, OuterJoin and
+// JoinMerger). An update of either table looks up the other table's value
+// of the key (through its store, or through the Filter, MapTableValues
+// or join that derived it) and forwards the key's new joined value:
+//
+//   - Inner: a key both tables hold. An update whose key the other table
+//     lacks forwards nothing; a deletion on either side, when the other
+//     side holds the key, forwards a deletion of the joined key.
+//   - Left: every key of the left table, joined with the zero value of
+//     the right's value type where the right lacks it (Go's stand-in for
+//     null). A right deletion updates the key to that result; a left
+//     deletion deletes the key, and a left deletion of a key the left
+//     table did not have forwards nothing.
+//   - Outer: every key of either table, the zero value standing for the
+//     side that lacks it; a key is deleted when the last side holding it
+//     deletes it.
+//   - A result carries the larger timestamp of the values joined (one
+//     side's timestamp where the other lacks the key), whichever side's
+//     update produced it. A nil result of the joiner is a deletion.
+//   - Old values: a left (outer) join makes its left (both) tables send
+//     old values, which tell the deletion of a key a table had from that
+//     of one it never had. A downstream that needs the join's old values
+//     (Filter, GroupTableBy, an outer side of another join) makes the
+//     join send them and both tables send theirs; the old joined value is
+//     the joiner applied to the updated side's old value and the other
+//     side's current value, as in Kafka Streams.
+//   - StoreName, or any store option, materializes the result in a
+//     timestamped key-value store (Kafka Streams' Materialized), which a
+//     deletion removes the key from; later joins read it there. Without
+//     one, they read both tables' stores. Either way both tables, and
+//     whatever reads the result, share one sub-topology, and the engine
+//     checks at start that its topics have equal partition counts.
+//
+// Joining tables on a foreign key (Kafka Streams' KIP-213) and versioned
+// tables are not supported.
+//
 // # Tables
 //
 // A Table is a changelog viewed as the latest value per key. Aggregations

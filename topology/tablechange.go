@@ -15,6 +15,11 @@ type oldValues struct {
 	source bool
 	// parent is the table a Filter or MapTableValues derives from.
 	parent *oldValues
+	// join marks a table-table join, which reads both sides: it sends old
+	// values by forcing both to (Kafka Streams'
+	// KTableKTableAbstractJoin.enableSendingOldValues).
+	join  bool
+	sides [2]*oldValues
 }
 
 // enableOldValues asks table node o to forward old values and reports
@@ -29,6 +34,9 @@ func enableOldValues(o *oldValues, force bool) bool {
 		if !force {
 			return false
 		}
+	case o.join:
+		enableOldValues(o.sides[0], true)
+		enableOldValues(o.sides[1], true)
 	case !enableOldValues(o.parent, force):
 		return false
 	}
