@@ -63,12 +63,7 @@ func (ss SessionWindowedStream[K, V]) Count(opts ...Option) Table[window.Windowe
 // (Kafka Streams' reduce uses the reducer as the merger). Drops and
 // forwards as for Count; options as for Count.
 func (ss SessionWindowedStream[K, V]) Reduce(fn func(agg, v V) V, opts ...Option) Table[window.Windowed[K], V] {
-	return sessionAggregate(ss, "session-reduce", nil, func(_ K, v V, old V, had bool) V {
-		if !had {
-			return v
-		}
-		return fn(old, v)
-	}, func(_ K, a, b V) V { return fn(a, b) }, ss.g.s.values, opts)
+	return sessionAggregate(ss, "session-reduce", nil, reducing[K](fn), func(_ K, a, b V) V { return fn(a, b) }, ss.g.s.values, opts)
 }
 
 // SessionAggregate folds the values per key and session into an

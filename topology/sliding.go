@@ -58,24 +58,14 @@ func (sw SlidingWindowedStream[K, V]) Count(opts ...Option) Table[window.Windowe
 // fn(aggregate, value); the first value of a window is its initial
 // aggregate. Drops as for Count; options as for Count.
 func (sw SlidingWindowedStream[K, V]) Reduce(fn func(agg, v V) V, opts ...Option) Table[window.Windowed[K], V] {
-	return slidingAggregate(sw, "sliding-reduce", func(_ K, v V, old V, had bool) V {
-		if !had {
-			return v
-		}
-		return fn(old, v)
-	}, sw.g.s.values, opts)
+	return slidingAggregate(sw, "sliding-reduce", reducing[K](fn), sw.g.s.values, opts)
 }
 
 // SlidingAggregate folds the values per key and sliding window into an
 // aggregate of type VA, starting each window from init(). aggSerde
 // stores the aggregate. Drops as for Count; options as for Count.
 func SlidingAggregate[K, V, VA any](sw SlidingWindowedStream[K, V], init func() VA, agg func(K, V, VA) VA, aggSerde serde.Serde[VA], opts ...Option) Table[window.Windowed[K], VA] {
-	return slidingAggregate(sw, "sliding-aggregate", func(k K, v V, old VA, had bool) VA {
-		if !had {
-			old = init()
-		}
-		return agg(k, v, old)
-	}, aggSerde, opts)
+	return slidingAggregate(sw, "sliding-aggregate", aggregating(init, agg), aggSerde, opts)
 }
 
 // slidingAggregate adds the window store and the processor of a

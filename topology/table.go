@@ -115,12 +115,7 @@ func (g GroupedStream[K, V]) Count(opts ...Option) Table[K, int64] {
 // value of a key is its initial aggregate. Records with a null key or
 // value are dropped, as by Count. Options as for Count.
 func (g GroupedStream[K, V]) Reduce(fn func(agg, v V) V, opts ...Option) Table[K, V] {
-	return aggregateFn(g, "reduce", func(_ K, v V, old V, had bool) V {
-		if !had {
-			return v
-		}
-		return fn(old, v)
-	}, g.s.values, opts)
+	return aggregateFn(g, "reduce", reducing[K](fn), g.s.values, opts)
 }
 
 // Aggregate folds the values per key into an aggregate of type VA,
@@ -131,12 +126,7 @@ func Aggregate[K, V, VA any](g GroupedStream[K, V], init func() VA, agg func(K, 
 }
 
 func aggregate[K, V, VA any](g GroupedStream[K, V], prefix string, init func() VA, agg func(K, V, VA) VA, aggSerde serde.Serde[VA], opts []Option) Table[K, VA] {
-	return aggregateFn(g, prefix, func(k K, v V, old VA, had bool) VA {
-		if !had {
-			old = init()
-		}
-		return agg(k, v, old)
-	}, aggSerde, opts)
+	return aggregateFn(g, prefix, aggregating(init, agg), aggSerde, opts)
 }
 
 // aggregateFn adds the store and the processor shared by every

@@ -161,12 +161,7 @@ func (g GroupedTable[K, V]) Count(opts ...Option) Table[K, int64] {
 // a pointer, slice, map or interface type) empties the group; a
 // deletion that leaves the group empty deletes it. Options as for Count.
 func (g GroupedTable[K, V]) Reduce(adder, subtractor func(agg, v V) V, opts ...Option) Table[K, V] {
-	return tableAggregate(g, "table-reduce", func(_ K, v V, agg V, had bool) V {
-		if !had {
-			return v
-		}
-		return adder(agg, v)
-	}, func(_ K, v V, agg V) V { return subtractor(agg, v) }, g.values, opts)
+	return tableAggregate(g, "table-reduce", reducing[K](adder), func(_ K, v V, agg V) V { return subtractor(agg, v) }, g.values, opts)
 }
 
 // TableAggregate folds the values of each group of g into an aggregate of

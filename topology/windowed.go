@@ -58,24 +58,14 @@ func (ws TimeWindowedStream[K, V]) Count(opts ...Option) Table[window.Windowed[K
 // value); the first value of a window is its initial aggregate. Drops as
 // for Count; options as for Count.
 func (ws TimeWindowedStream[K, V]) Reduce(fn func(agg, v V) V, opts ...Option) Table[window.Windowed[K], V] {
-	return windowedAggregate(ws, "windowed-reduce", func(_ K, v V, old V, had bool) V {
-		if !had {
-			return v
-		}
-		return fn(old, v)
-	}, ws.g.s.values, opts)
+	return windowedAggregate(ws, "windowed-reduce", reducing[K](fn), ws.g.s.values, opts)
 }
 
 // WindowedAggregate folds the values per key and window into an aggregate
 // of type VA, starting each window from init(). aggSerde stores the
 // aggregate. Drops as for Count; options as for Count.
 func WindowedAggregate[K, V, VA any](ws TimeWindowedStream[K, V], init func() VA, agg func(K, V, VA) VA, aggSerde serde.Serde[VA], opts ...Option) Table[window.Windowed[K], VA] {
-	return windowedAggregate(ws, "windowed-aggregate", func(k K, v V, old VA, had bool) VA {
-		if !had {
-			old = init()
-		}
-		return agg(k, v, old)
-	}, aggSerde, opts)
+	return windowedAggregate(ws, "windowed-aggregate", aggregating(init, agg), aggSerde, opts)
 }
 
 // windowedAggregate adds the window store and the processor of a
