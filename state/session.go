@@ -63,25 +63,15 @@ func NewSessionStore[K, V any](name, topic string, raw RawStore, keys serde.Serd
 	if retention <= 0 || retention%time.Millisecond != 0 {
 		return nil, fmt.Errorf("state: session store %q: retention %v is not a positive whole number of milliseconds", name, retention)
 	}
-	return &sessionStore[K, V]{segmented: newSegmented(name, raw, retention), topic: topic, keys: keys, values: values}, nil
+	return &sessionStore[K, V]{segmented: newSegmented(name, raw, retention), codec: codec[K, V]{name: name, topic: topic, keys: keys, values: values}}, nil
 }
 
 type sessionStore[K, V any] struct {
 	segmented
-	topic  string
-	keys   serde.Serde[K]
-	values serde.Serde[V]
+	codec[K, V]
 }
 
 func (s *sessionStore[K, V]) Name() string { return s.store }
-
-func (s *sessionStore[K, V]) keyBytes(k K) ([]byte, error) {
-	b, err := s.keys.Serialize(s.topic, k)
-	if err != nil {
-		return nil, fmt.Errorf("state: store %q: serialize key: %w", s.store, err)
-	}
-	return b, nil
-}
 
 // storeKey is the backend key of key's session [start, end].
 func (s *sessionStore[K, V]) storeKey(key []byte, start, end int64) []byte {
@@ -96,23 +86,20 @@ func (s *sessionStore[K, V]) Put(session window.Windowed[K], v V) (bool, error) 
 	if live, err := s.live(end); err != nil || !live {
 		return false, err
 	}
-	kb, err := s.keyBytes(session.Key)
+	kb, err := s.key(session.Key)
 	if err != nil {
 		return false, err
 	}
-	vb, err := s.values.Serialize(s.topic, v)
+	vb, err := s.value(v)
 	if err != nil {
-		return false, fmt.Errorf("state: store %q: serialize value: %w", s.store, err)
-	}
-	if vb == nil {
-		vb = []byte{} // a nil value would be a tombstone in the changelog
+		return false, err
 	}
 	s.raw.Put(s.storeKey(kb, session.Window.StartMs(), end), vb)
 	return true, nil
 }
 
 func (s *sessionStore[K, V]) Remove(session window.Windowed[K]) error {
-	kb, err := s.keyBytes(session.Key)
+	kb, err := s.key(session.Key)
 	if err != nil {
 		return err
 	}
@@ -125,7 +112,7 @@ func (s *sessionStore[K, V]) FetchSession(k K, start, end time.Time) (V, bool, e
 	if live, err := s.live(end.UnixMilli()); err != nil || !live {
 		return zero, false, err
 	}
-	kb, err := s.keyBytes(k)
+	kb, err := s.key(k)
 	if err != nil {
 		return zero, false, err
 	}
@@ -133,15 +120,15 @@ func (s *sessionStore[K, V]) FetchSession(k K, start, end time.Time) (V, bool, e
 	if err != nil || !ok {
 		return zero, false, err
 	}
-	v, err := s.values.Deserialize(s.topic, vb)
+	v, err := s.decodeValue(vb)
 	if err != nil {
-		return zero, false, fmt.Errorf("state: store %q: deserialize value: %w", s.store, err)
+		return zero, false, err
 	}
 	return v, true, nil
 }
 
 func (s *sessionStore[K, V]) FindSessions(k K, earliestEnd, latestStart time.Time) (WindowIterator[K, V], error) {
-	kb, err := s.keyBytes(k)
+	kb, err := s.key(k)
 	if err != nil {
 		return nil, err
 	}
@@ -182,12 +169,9 @@ func (s *sessionStore[K, V]) iter(earliestEnd, latestStart int64, within func(se
 			if end < earliestEnd || start > latestStart {
 				return wk, v, false, nil
 			}
-			k, err := s.keys.Deserialize(s.topic, raw)
+			k, v, err := s.decode(raw, value)
 			if err != nil {
-				return wk, v, false, fmt.Errorf("state: store %q: deserialize key: %w", s.store, err)
-			}
-			if v, err = s.values.Deserialize(s.topic, value); err != nil {
-				return wk, v, false, fmt.Errorf("state: store %q: deserialize value: %w", s.store, err)
+				return wk, v, false, err
 			}
 			w, err := window.NewSessionWindow(start, end)
 			if err != nil {

@@ -107,28 +107,18 @@ func NewWindowStore[K, V any](name, topic string, raw RawStore, keys serde.Serde
 	}
 	return &windowStore[K, V]{
 		segmented: newSegmented(name, raw, cfg.Retention),
-		topic:     topic, keys: keys, values: values,
-		size: cfg.WindowSize.Milliseconds(),
+		codec:     codec[K, V]{name: name, topic: topic, keys: keys, values: values},
+		size:      cfg.WindowSize.Milliseconds(),
 	}, nil
 }
 
 type windowStore[K, V any] struct {
 	segmented
-	topic  string
-	keys   serde.Serde[K]
-	values serde.Serde[V]
-	size   int64
+	codec[K, V]
+	size int64
 }
 
 func (s *windowStore[K, V]) Name() string { return s.store }
-
-func (s *windowStore[K, V]) keyBytes(k K) ([]byte, error) {
-	b, err := s.keys.Serialize(s.topic, k)
-	if err != nil {
-		return nil, fmt.Errorf("state: store %q: serialize key: %w", s.store, err)
-	}
-	return b, nil
-}
 
 // storeKey is the backend key of key's window at start.
 func (s *windowStore[K, V]) storeKey(key []byte, start int64) []byte {
@@ -143,23 +133,20 @@ func (s *windowStore[K, V]) Put(k K, v V, start time.Time) (bool, error) {
 	if live, err := s.live(ms); err != nil || !live {
 		return false, err
 	}
-	kb, err := s.keyBytes(k)
+	kb, err := s.key(k)
 	if err != nil {
 		return false, err
 	}
-	vb, err := s.values.Serialize(s.topic, v)
+	vb, err := s.value(v)
 	if err != nil {
-		return false, fmt.Errorf("state: store %q: serialize value: %w", s.store, err)
-	}
-	if vb == nil {
-		vb = []byte{} // a nil value would be a tombstone in the changelog
+		return false, err
 	}
 	s.raw.Put(s.storeKey(kb, ms), vb)
 	return true, nil
 }
 
 func (s *windowStore[K, V]) Delete(k K, start time.Time) error {
-	kb, err := s.keyBytes(k)
+	kb, err := s.key(k)
 	if err != nil {
 		return err
 	}
@@ -173,7 +160,7 @@ func (s *windowStore[K, V]) Fetch(k K, start time.Time) (V, bool, error) {
 	if live, err := s.live(ms); err != nil || !live {
 		return zero, false, err
 	}
-	kb, err := s.keyBytes(k)
+	kb, err := s.key(k)
 	if err != nil {
 		return zero, false, err
 	}
@@ -181,15 +168,15 @@ func (s *windowStore[K, V]) Fetch(k K, start time.Time) (V, bool, error) {
 	if err != nil || !ok {
 		return zero, false, err
 	}
-	v, err := s.values.Deserialize(s.topic, vb)
+	v, err := s.decodeValue(vb)
 	if err != nil {
-		return zero, false, fmt.Errorf("state: store %q: deserialize value: %w", s.store, err)
+		return zero, false, err
 	}
 	return v, true, nil
 }
 
 func (s *windowStore[K, V]) FetchRange(k K, from, to time.Time) (WindowIterator[K, V], error) {
-	kb, err := s.keyBytes(k)
+	kb, err := s.key(k)
 	if err != nil {
 		return nil, err
 	}
@@ -240,12 +227,9 @@ func (s *windowStore[K, V]) iter(lo, hi int64, within func(seg int64) ([]byte, [
 			if start < lo || start > hi {
 				return wk, v, false, nil
 			}
-			k, err := s.keys.Deserialize(s.topic, raw)
+			k, v, err := s.decode(raw, value)
 			if err != nil {
-				return wk, v, false, fmt.Errorf("state: store %q: deserialize key: %w", s.store, err)
-			}
-			if v, err = s.values.Deserialize(s.topic, value); err != nil {
-				return wk, v, false, fmt.Errorf("state: store %q: deserialize value: %w", s.store, err)
+				return wk, v, false, err
 			}
 			w, err := window.NewTimeWindow(start, capAdd(start, s.size))
 			if err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/eddystream/eddy/serde"
 	"github.com/eddystream/eddy/window"
 )
 
@@ -412,4 +413,56 @@ func ExpireSegments(b Backend, retention time.Duration) (bool, error) {
 		return true, bulk.ApplyNoSync(batch)
 	}
 	return true, b.Apply(batch)
+}
+
+// codec serializes the keys and values of a window or session store, with
+// errors that name the store.
+type codec[K, V any] struct {
+	name   string
+	topic  string
+	keys   serde.Serde[K]
+	values serde.Serde[V]
+}
+
+func (c codec[K, V]) key(k K) ([]byte, error) {
+	b, err := c.keys.Serialize(c.topic, k)
+	if err != nil {
+		return nil, fmt.Errorf("state: store %q: serialize key: %w", c.name, err)
+	}
+	return b, nil
+}
+
+// value serializes v, never as nil: a nil value would be a tombstone in the
+// changelog.
+func (c codec[K, V]) value(v V) ([]byte, error) {
+	b, err := c.values.Serialize(c.topic, v)
+	if err != nil {
+		return nil, fmt.Errorf("state: store %q: serialize value: %w", c.name, err)
+	}
+	if b == nil {
+		b = []byte{}
+	}
+	return b, nil
+}
+
+// decode deserializes a stored key and value.
+func (c codec[K, V]) decode(key, value []byte) (K, V, error) {
+	var v V
+	k, err := c.keys.Deserialize(c.topic, key)
+	if err != nil {
+		return k, v, fmt.Errorf("state: store %q: deserialize key: %w", c.name, err)
+	}
+	if v, err = c.values.Deserialize(c.topic, value); err != nil {
+		return k, v, fmt.Errorf("state: store %q: deserialize value: %w", c.name, err)
+	}
+	return k, v, nil
+}
+
+// decodeValue deserializes a stored value alone.
+func (c codec[K, V]) decodeValue(value []byte) (V, error) {
+	v, err := c.values.Deserialize(c.topic, value)
+	if err != nil {
+		return v, fmt.Errorf("state: store %q: deserialize value: %w", c.name, err)
+	}
+	return v, nil
 }
