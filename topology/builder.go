@@ -75,6 +75,8 @@ type options struct {
 	cached     bool
 	partitions int
 	retention  time.Duration
+	// assumePartitioned: see AssumePartitioned.
+	assumePartitioned bool
 	// Sources: how records are stamped.
 	extractor TimestampExtractor
 	onInvalid InvalidTimestampHandler
@@ -165,6 +167,16 @@ func WithRetention(d time.Duration) Option {
 		o.retention = d
 	}
 }
+
+// AssumePartitioned tells Process or ProcessValues with stores that its
+// input is partitioned by its current key although an upstream operation
+// (Map, SelectKey, FlatMap, Process) may have changed the key: the key
+// change keeps every record in its key's partition. Without it, Build
+// fails for such a processor, where Kafka Streams silently reads the
+// stream as it is (and may split a key's state across tasks); with it,
+// the stream is read as it is, and ProcessValues' output counts as
+// partitioned by its key.
+func AssumePartitioned() Option { return func(o *options) { o.assumePartitioned = true } }
 
 // WithPartitions sets the partition count of the repartition topic a
 // grouping creates (default: the partition count of the sub-topology that

@@ -43,7 +43,17 @@
 // repartition topic, named <application-id>-<name>-repartition, and reads it
 // back in a new sub-topology, so that all records of one key meet in one
 // task. <name> is the grouping's Named option, else the store's name, else a
-// generated node name.
+// generated node name. Joins repartition a marked side the same way.
+// Stream.Repartition does it explicitly (Kafka Streams' repartition), with
+// the topic's name and partition count as options, whether or not the key
+// changed.
+//
+// A processor with stores (Process, ProcessValues) that reads a marked
+// stream is a Build error naming it, unless a Repartition comes between or
+// the processor is given AssumePartitioned (the key change keeps every
+// record in its key's partition). Here eddy does better on purpose: Kafka
+// Streams reads such a stream as it is, silently, so one key's state can be
+// split across tasks.
 //
 // # Timestamps
 //

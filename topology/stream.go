@@ -285,14 +285,48 @@ func SelectKey[K, V, KR any](s Stream[K, V], fn func(K, V) KR, opts ...Option) S
 // stores (declared with AddKeyValueStore) the processor may use. The
 // processor may change keys, so grouping the result repartitions it.
 func Process[K, V, KR, VR any](s Stream[K, V], supplier processor.Supplier[K, V, KR, VR], stores []string, opts ...Option) Stream[KR, VR] {
-	n := addProcessor(s.b, "process", collect(opts), []*node{s.n}, stores, supplier)
+	o := collect(opts)
+	n := addProcessor(s.b, "process", o, []*node{s.n}, stores, supplier)
+	checkPartitioned(s, n, stores, o)
 	return derive[K, V, KR, VR](s, n, true)
+}
+
+// checkPartitioned fails the Build when node n, a processor with stores,
+// reads a stream whose key an upstream operation may have changed, with no
+// repartition in between: its store would hold a key's state in several
+// tasks. Kafka Streams reads such a stream as it is, silently; eddy asks
+// for a Repartition, or for AssumePartitioned when the user knows the key
+// change keeps each record in its key's partition.
+func checkPartitioned[K, V any](s Stream[K, V], n *node, stores []string, o options) {
+	if s.keyChanged && len(stores) > 0 && !o.assumePartitioned {
+		s.b.errorf(n.name, "a processor with stores reads a stream whose key may have changed upstream (Map, SelectKey, FlatMap, Process), so one key's records may be in several partitions and its state in several tasks: add Repartition before it, or pass AssumePartitioned if the key change keeps every record in its key's partition")
+	}
+}
+
+// Repartition writes the stream to an internal repartition topic,
+// "<application-id>-<name>-repartition", and reads it back in a new
+// sub-topology, so that every record of a key is in the partition the
+// key's hash picks: Kafka Streams' KStream.repartition. It repartitions
+// whether or not the key changed, and keeps records with a null key or
+// value (the producer's partitioner places a null key). The stream's
+// serdes are written with (set them with WithSerdes before). Options:
+// Named (the topic's name; default generated), WithPartitions (the
+// topic's partition count; default that of the sub-topology writing it).
+func (s Stream[K, V]) Repartition(opts ...Option) Stream[K, V] {
+	o := collect(opts)
+	name := o.name
+	if name == "" {
+		name = s.b.generatedName("repartition")
+	}
+	return repartitionThrough(s, name, o.partitions, false, "Repartition")
 }
 
 // ProcessValues is Process for a processor that keeps every record's key,
 // so grouping the result does not repartition. The processor must forward
 // records with the key it received (as Kafka Streams' FixedKeyProcessor).
 func ProcessValues[K, V, VR any](s Stream[K, V], supplier processor.Supplier[K, V, K, VR], stores []string, opts ...Option) Stream[K, VR] {
-	n := addProcessor(s.b, "processvalues", collect(opts), []*node{s.n}, stores, supplier)
-	return derive[K, V, K, VR](s, n, s.keyChanged)
+	o := collect(opts)
+	n := addProcessor(s.b, "processvalues", o, []*node{s.n}, stores, supplier)
+	checkPartitioned(s, n, stores, o)
+	return derive[K, V, K, VR](s, n, s.keyChanged && !o.assumePartitioned)
 }

@@ -49,20 +49,33 @@ func (g GroupedStream[K, V]) input(store string) Stream[K, V] {
 	if name == "" {
 		name = store
 	}
+	// The repartition topic feeds only the aggregation, which would drop
+	// records with a null key or value: they are dropped before they are
+	// written.
+	return repartitionThrough(s, name, g.opts.partitions, true, "grouping after a key change")
+}
+
+// repartitionThrough writes s to the internal repartition topic
+// "<name>-repartition" (partitions: 0 for the writing sub-topology's count)
+// and returns the stream read back from it, in a new sub-topology, so that
+// all records of one key meet in one task. dropNull drops records with a
+// null key or value before they are written. what names the operation in
+// the error a missing serde gives.
+func repartitionThrough[K, V any](s Stream[K, V], name string, partitions int, dropNull bool, what string) Stream[K, V] {
 	b := s.b
 	topic := name + "-repartition"
 	sink := b.addNode(kindSink, "repartition-sink", name+"-repartition-sink", []*node{s.n})
-	sink.topics, sink.internal, sink.repartitionPartitions = []string{topic}, true, g.opts.partitions
+	sink.topics, sink.internal, sink.repartitionPartitions = []string{topic}, true, partitions
 	if s.keys == nil || s.values == nil {
-		b.errorf(sink.name, "grouping after a key change writes a repartition topic, which needs a key serde and a value serde: set them with WithSerdes before grouping")
+		b.errorf(sink.name, "%s writes a repartition topic, which needs a key serde and a value serde: set them with WithSerdes before", what)
 	}
 	sink.instantiate = func(t *task.Task, topicName func(string, bool) string, _ []any) any {
 		full := topicName(topic, true)
 		return task.NewSink(t, sink.name, func(processor.Record[K, V]) string { return full }, s.keys, s.values)
 	}
-	// The repartition topic feeds only the aggregation, which would drop
-	// records with a null key or value: drop them before they are written.
-	dropNulls[K, V](sink)
+	if dropNull {
+		dropNulls[K, V](sink)
+	}
 	src := b.addNode(kindSource, "repartition-source", name+"-repartition-source", nil)
 	src.topics, src.internal = []string{topic}, true
 	// A repartition topic holds records stamped upstream: their own
