@@ -139,6 +139,13 @@
 // value it writes has none, which the next aggregation of the key treats
 // as older than its record.
 //
+// Cogroup, CogroupWith and CogroupAggregate fold several grouped streams
+// of one key type, each with its own aggregator, into one aggregate per
+// key in one store, as Kafka Streams' cogroup: every record updates its
+// key's aggregate and forwards it. The grouped streams share the store's
+// sub-topology and must be co-partitioned; windowed cogroups are not
+// supported yet.
+//
 // # Windows
 //
 // WindowedBy cuts a grouped stream into time windows (window.TimeWindows:
