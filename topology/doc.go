@@ -185,6 +185,19 @@
 // store see it as a state.WindowStore of the aggregate type, without
 // timestamps, as for key-value aggregations.
 //
+// SuppressUntilWindowCloses and SuppressUntilTimeLimit hold back a table's
+// updates, as Kafka Streams' suppress: the first forwards each window's
+// final result once the stream time passes its end plus the grace period
+// of the windowed aggregation that made the table (for sessions, plus the
+// inactivity gap, as Kafka Streams); the second forwards a key's latest
+// value once a time limit has passed since its first held update. The
+// buffer is a logged key-value store ("<name>-store"), so it survives a
+// crash and exactly-once holds for it; BufferConfig bounds it in records
+// and bytes, and a full buffer either emits its oldest update early
+// (SuppressUntilTimeLimit only) or fails the task with an error wrapping
+// ErrSuppressBufferFull. Forwarded updates carry the timestamp of the
+// key's last update; unlike Kafka Streams, not its headers.
+//
 // # Joins
 //
 // Join, LeftJoin and OuterJoin join two streams within join windows

@@ -110,6 +110,10 @@ type Table[K, V any] struct {
 	// get reads the table's values for a join, when the table is derived
 	// (Filter, MapTableValues) from a materialized one (see getter).
 	get *valueGetter[K, V]
+	// grace is the grace period of the windowed aggregation that made the
+	// table (nil for other tables): when its windows close, for
+	// SuppressUntilWindowCloses.
+	grace *time.Duration
 }
 
 // StoreName is the name of the store the table is materialized in, or ""

@@ -126,7 +126,10 @@ func windowedAggregate[K, V, VA any](ws TimeWindowedStream[K, V], prefix string,
 	}
 	// Windowed aggregations drop null keys only (KStreamWindowAggregate).
 	dropNullKeys[K, V](n)
-	return Table[window.Windowed[K], VA]{b: b, n: n, keys: tableKeys, values: aggSerde, store: store, get: windowGetter[K, VA](store)}
+	// Suppression waits this long after a window's end (Kafka Streams'
+	// GraphGraceSearchUtil).
+	grace := ws.windows.Grace()
+	return Table[window.Windowed[K], VA]{b: b, n: n, keys: tableKeys, values: aggSerde, store: store, get: windowGetter[K, VA](store), grace: &grace}
 }
 
 // dropNullKeys puts the instances of node n behind a guard that drops
