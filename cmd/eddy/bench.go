@@ -86,7 +86,7 @@ func bench(ctx context.Context, args []string) error {
 	fs.BoolVar(&c.json, "json", false, "print one JSON object per workload")
 	intervals := fs.String("commit-intervals", "100ms,1s", "commit intervals of the eddy workloads, comma separated; each is run under every guarantee")
 	guarantees := fs.String("guarantees", "at-least-once,exactly-once", "processing guarantees of the eddy workloads, comma separated")
-	fs.StringVar(&c.workloads, "workloads", "", "comma-separated workloads to run: raw-pipe, eddy-stateless-pipe, eddy-wordcount (the default: these three; ratios need raw-pipe), eddy-keyed-count, eddy-windowed-count, restore, failover, abort")
+	fs.StringVar(&c.workloads, "workloads", "", "comma-separated workloads to run: raw-pipe, eddy-stateless-pipe, eddy-wordcount (the default: these three; ratios need raw-pipe), eddy-keyed-count, eddy-windowed-count, eddy-stream-table-join, restore, failover, abort")
 	fs.IntVar(&c.keyedKeys, "keyed-keys", 100_000, "eddy-keyed-count: distinct keys of its input")
 	fs.IntVar(&c.abortRounds, "abort-rounds", 5, "abort: aborts timed per store kind; the median is reported")
 	fs.IntVar(&c.storeKeys, "store-keys", 1_000_000, "restore and failover: keys of the store")
@@ -116,7 +116,10 @@ its own with as many records of the same sizes as the others' but only
 -keyed-keys distinct keys. Its ratio is to the raw pipe. eddy-windowed-count,
 also only when named, counts the same input per key in tumbling one-minute
 windows (WindowedBy, Count in a Pebble window store, logged), forwarding every
-update: the same records per input as the keyed count.
+update: the same records per input as the keyed count. eddy-stream-table-join,
+only when named, left-joins the same input with a table of its keys read from
+a topic of its own (TableFrom into a Pebble store): one store read and one
+output record per input.
 
 Two stateful workloads run only when named in -workloads. Both count the
 records of each key of an input holding -store-keys distinct keys, with
@@ -197,7 +200,7 @@ runs again.
 
 // throughputWorkloads are the -workloads names of the throughput
 // workloads; all but the keyed count run by default.
-var throughputWorkloads = []string{"raw-pipe", "eddy-stateless-pipe", "eddy-wordcount", "eddy-keyed-count", "eddy-windowed-count"}
+var throughputWorkloads = []string{"raw-pipe", "eddy-stateless-pipe", "eddy-wordcount", "eddy-keyed-count", "eddy-windowed-count", "eddy-stream-table-join"}
 
 // defaultWorkloads run when -workloads is not given.
 var defaultWorkloads = []string{"raw-pipe", "eddy-stateless-pipe", "eddy-wordcount"}
@@ -253,7 +256,17 @@ func runThroughput(ctx context.Context, c benchConfig, broker, run string, keep 
 			broker, c.records, c.keySize, c.valueSize, c.partitions, words, c.rounds)
 	}
 	keyedInput := run + "-keyed-input"
-	if slices.Contains(keep, "eddy-keyed-count") || slices.Contains(keep, "eddy-windowed-count") {
+	table := run + "-table"
+	if slices.Contains(keep, "eddy-stream-table-join") {
+		// The table first: its records are older than the stream's.
+		if err := createTopic(ctx, adm, table, c.partitions); err != nil {
+			return err
+		}
+		if err := produceJoinTable(ctx, cl, table, c); err != nil {
+			return err
+		}
+	}
+	if slices.Contains(keep, "eddy-keyed-count") || slices.Contains(keep, "eddy-windowed-count") || slices.Contains(keep, "eddy-stream-table-join") {
 		if err := createTopic(ctx, adm, keyedInput, c.partitions); err != nil {
 			return err
 		}
@@ -276,7 +289,7 @@ func runThroughput(ctx context.Context, c benchConfig, broker, run string, keep 
 	wls := []*workload{{name: "raw-pipe", run: func(ctx context.Context, id, output string) (time.Time, error) {
 		return rawPipe(ctx, c, input, output, id)
 	}}}
-	for _, name := range []string{"eddy-stateless-pipe", "eddy-wordcount", "eddy-keyed-count", "eddy-windowed-count"} {
+	for _, name := range []string{"eddy-stateless-pipe", "eddy-wordcount", "eddy-keyed-count", "eddy-windowed-count", "eddy-stream-table-join"} {
 		for _, iv := range c.intervals {
 			first := len(wls)
 			for _, g := range c.guarantees {
@@ -293,6 +306,10 @@ func runThroughput(ctx context.Context, c benchConfig, broker, run string, keep 
 				case "eddy-wordcount":
 					w.run = func(ctx context.Context, id, output string) (time.Time, error) {
 						return eddyWordCount(ctx, c, v, input, output, id, words)
+					}
+				case "eddy-stream-table-join":
+					w.run = func(ctx context.Context, id, output string) (time.Time, error) {
+						return eddyStreamTableJoin(ctx, c, v, keyedInput, table, output, id)
 					}
 				case "eddy-windowed-count":
 					w.run = func(ctx context.Context, id, output string) (time.Time, error) {
@@ -433,11 +450,9 @@ func produceInput(ctx context.Context, cl *kgo.Client, topic string, c benchConf
 	return words, nil
 }
 
-// produceKeyedInput writes the keyed count's input: as many records as
-// the other workloads' input, of the same key and value sizes, whose keys
-// cycle through c.keyedKeys distinct random keys.
-func produceKeyedInput(ctx context.Context, cl *kgo.Client, topic string, c benchConfig) error {
-	rng := rand.New(rand.NewPCG(3, 4))
+// keyedInputKeys draws the keyed input's c.keyedKeys distinct random keys
+// from rng.
+func keyedInputKeys(rng *rand.Rand, c benchConfig) [][]byte {
 	keys := make([][]byte, c.keyedKeys)
 	seen := map[string]bool{}
 	for i := range keys {
@@ -453,6 +468,27 @@ func produceKeyedInput(ctx context.Context, cl *kgo.Client, topic string, c benc
 			}
 		}
 	}
+	return keys
+}
+
+// produceJoinTable writes the stream-table join's table: one record per
+// key of the keyed input, with a value of c.valueSize bytes.
+func produceJoinTable(ctx context.Context, cl *kgo.Client, topic string, c benchConfig) error {
+	keys := keyedInputKeys(rand.New(rand.NewPCG(3, 4)), c)
+	value := []byte(strings.Repeat("t", c.valueSize))
+	recs := make([]*kgo.Record, len(keys))
+	for i, k := range keys {
+		recs[i] = &kgo.Record{Topic: topic, Key: k, Value: value}
+	}
+	return cl.ProduceSync(ctx, recs...).FirstErr()
+}
+
+// produceKeyedInput writes the keyed count's input: as many records as
+// the other workloads' input, of the same key and value sizes, whose keys
+// cycle through c.keyedKeys distinct random keys.
+func produceKeyedInput(ctx context.Context, cl *kgo.Client, topic string, c benchConfig) error {
+	rng := rand.New(rand.NewPCG(3, 4))
+	keys := keyedInputKeys(rng, c)
 	var failed atomic.Value
 	for i := 0; i < c.records; i++ {
 		var sb strings.Builder
@@ -689,6 +725,23 @@ func eddyWindowedCount(ctx context.Context, c benchConfig, v variant, input, out
 	b := topology.NewBuilder()
 	src := topology.Source(b, input, serde.Bytes(), serde.Bytes())
 	topology.WindowedBy(src.GroupByKey(), w).Count(topology.StoreName("windowed-counts")).ToStream().To(output)
+	top, err := b.Build()
+	if err != nil {
+		return time.Time{}, err
+	}
+	return runEddy(ctx, c, v, top, id, input, "", output, c.records)
+}
+
+// eddyStreamTableJoin joins the keyed input with a table of its keys read
+// from a topic (TableFrom into a Pebble store, then LeftJoinTable): one
+// store read and one output record per input record, besides reading the
+// table itself. A left join, so that the output count does not depend on
+// whether a key's table record was read before its first stream record.
+func eddyStreamTableJoin(ctx context.Context, c benchConfig, v variant, input, table, output, id string) (time.Time, error) {
+	b := topology.NewBuilder()
+	t := topology.TableFrom(b, table, serde.Bytes(), serde.Bytes(), topology.StoreName("table"))
+	src := topology.Source(b, input, serde.Bytes(), serde.Bytes())
+	topology.LeftJoinTable(src, t, func(_, v, _ []byte) []byte { return v }).To(output)
 	top, err := b.Build()
 	if err != nil {
 		return time.Time{}, err
