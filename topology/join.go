@@ -173,6 +173,15 @@ func streamJoin[K, V1, V2, VR any](left Stream[K, V1], right Stream[K, V2], join
 	merge := addProcessor(b, "join-merge", options{name: base + "-merge"}, []*node{leftNode, rightNode}, nil, processor.Func(func(ctx processor.Context[K, VR], r processor.Record[K, VR]) error {
 		return ctx.Forward(r)
 	}))
+	kind := "inner"
+	switch {
+	case leftOuter && rightOuter:
+		kind = "outer"
+	case leftOuter:
+		kind = "left"
+	}
+	leftNode.detail = fmt.Sprintf("%s join, left side, windows: %v", kind, w)
+	rightNode.detail = fmt.Sprintf("%s join, right side, windows: %v", kind, w)
 	return Stream[K, VR]{b: b, n: merge, keys: keys}
 }
 

@@ -294,3 +294,22 @@ func TestStreamJoinRepartitionsAndCopartitioning(t *testing.T) {
 		t.Fatalf("Build: %v, want an error naming both repartition topics and their counts", err)
 	}
 }
+
+// Describe names a stream-stream join's kind and windows on its sides.
+func TestDescribeJoin(t *testing.T) {
+	b := topology.NewBuilder()
+	l := topology.Source(b, "l", serde.String(), serde.String())
+	r := topology.Source(b, "r", serde.String(), serde.String())
+	w, err := window.JoinWindowsOfTimeDifferenceAndGrace(time.Minute, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	topology.LeftJoin(l, r, func(_, a, b string) string { return a + b }, w, topology.Named("j")).WithSerdes(serde.String(), serde.String()).To("out")
+	top, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if desc := top.Describe(); !strings.Contains(desc, "left join, left side, windows: JoinWindows{before=1m0s, after=1m0s, grace=1s}") {
+		t.Fatalf("Describe lacks the join's kind and windows:\n%s", desc)
+	}
+}
