@@ -48,6 +48,11 @@ type globalDecl struct {
 // the bytes the topic's producers write. A global table forwards nothing:
 // it is read by joins and by processors.
 //
+// A persistent store (the default backend, or WithBackend with a
+// persistent supplier) keeps its data across restarts with a checkpoint
+// of the topic's offsets and reads only what was written since; an
+// in-memory one reads the topic in full at every start.
+//
 // Options: StoreName (default a generated name), InMemory and
 // WithBackend. WithoutLogging, WithChangelogConfig and WithCaching are
 // refused by Build: a global store has no changelog and no cache.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -45,10 +46,10 @@ func produceKV(t *testing.T, addrs []string, topic string, partition int32, kvs 
 // globalJoin joins clicks (value: the city's key) with the global table
 // of cities and writes "<click>=<city>" to out; a missing city joins as
 // "".
-func globalJoin(t *testing.T) *topology.Topology {
+func globalJoin(t *testing.T, opts ...topology.Option) *topology.Topology {
 	t.Helper()
 	b := topology.NewBuilder()
-	cities := topology.GlobalTableFrom(b, "cities", serde.String(), serde.String(), topology.StoreName("cities"), topology.InMemory())
+	cities := topology.GlobalTableFrom(b, "cities", serde.String(), serde.String(), append([]topology.Option{topology.StoreName("cities")}, opts...)...)
 	clicks := topology.Source(b, "clicks", serde.String(), serde.String())
 	topology.LeftJoinGlobal(clicks, cities, func(_, city string) string { return city },
 		func(click, _, city string) string { return click + "=" + city }).To("out")
@@ -85,7 +86,7 @@ func TestGlobalTableIsBootstrappedBeforeTheFirstJoin(t *testing.T) {
 	}
 	produceKV(t, addrs, "clicks", 0, clicks...)
 
-	e := New(globalJoin(t), testConfig(t, addrs, "global-app", false))
+	e := New(globalJoin(t, topology.InMemory()), testConfig(t, addrs, "global-app", false))
 	// The updater waits until the joins of the records written before the
 	// start are checked: only the bootstrap can have filled the table.
 	updates := make(chan struct{})
@@ -144,7 +145,7 @@ func TestGlobalTableIsBootstrappedBeforeTheFirstJoin(t *testing.T) {
 // names the topic.
 func TestGlobalTableTopicMissing(t *testing.T) {
 	_, addrs := fakeCluster(t, kfake.SeedTopics(2, "clicks"), kfake.SeedTopics(1, "out"))
-	e := New(globalJoin(t), testConfig(t, addrs, "global-missing", false))
+	e := New(globalJoin(t, topology.InMemory()), testConfig(t, addrs, "global-missing", false))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	err := e.Run(ctx)
@@ -152,4 +153,55 @@ func TestGlobalTableTopicMissing(t *testing.T) {
 	if !errors.As(err, &missing) || len(missing.Topics) != 1 || missing.Topics[0] != "cities" {
 		t.Fatalf("Run: %v; want a MissingTopicError naming cities", err)
 	}
+}
+
+// A persistent global store checkpoints its offsets when Run ends, and
+// the next start reads only the records written since; what it reads
+// then (an update and a tombstone) is joined by the first click.
+func TestPersistentGlobalTableBootstrapsFromItsCheckpoint(t *testing.T) {
+	_, addrs := fakeCluster(t, kfake.SeedTopics(3, "cities"), kfake.SeedTopics(1, "clicks"), kfake.SeedTopics(1, "out"))
+	for p := range int32(3) {
+		produceKV(t, addrs, "cities", p, []byte("k"+strconv.Itoa(int(p))), []byte("city"+strconv.Itoa(int(p))))
+	}
+	cfg := testConfig(t, addrs, "global-persistent", false)
+	top := globalJoin(t) // the default supplier: Pebble
+
+	e := New(top, cfg)
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- e.Run(ctx) }()
+	produceKV(t, addrs, "clicks", 0, []byte("c0"), []byte("k0"))
+	if got := readCommitted(t, addrs, "out", 20*time.Second, func(r []*kgo.Record) bool { return len(r) >= 1 }); len(got) != 1 || joinedText(got)[0] != "c0=c0=city0" {
+		t.Fatalf("first run joined %v, want c0=c0=city0", joinedText(got))
+	}
+	cancel()
+	if err := <-errc; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if e.globals.bootstrapped.Load() != 3 {
+		t.Errorf("the first bootstrap applied %d records, want 3", e.globals.bootstrapped.Load())
+	}
+
+	produceKV(t, addrs, "cities", 0, []byte("k0"), []byte("Bern"))
+	produceKV(t, addrs, "cities", 1, []byte("k1"), nil)
+	e = New(top, cfg)
+	e.testing.beforeGlobalUpdates = func(ctx context.Context) { <-ctx.Done() } // the bootstrap alone
+	runEngine(t, e)
+	produceKV(t, addrs, "clicks", 0, []byte("c1"), []byte("k0"), []byte("c2"), []byte("k1"), []byte("c3"), []byte("k2"))
+	got := readCommitted(t, addrs, "out", 20*time.Second, func(r []*kgo.Record) bool { return len(r) >= 4 })
+	if want := []string{"c0=c0=city0", "c1=c1=Bern", "c2=c2=", "c3=c3=city2"}; !slices.Equal(joinedText(got), want) {
+		t.Errorf("second run joined %v, want %v", joinedText(got), want)
+	}
+	if e.globals.bootstrapped.Load() != 2 {
+		t.Errorf("the second bootstrap applied %d records, want the 2 written since the checkpoint", e.globals.bootstrapped.Load())
+	}
+}
+
+// joinedText prints records as "<key>=<value>".
+func joinedText(recs []*kgo.Record) []string {
+	var out []string
+	for _, r := range recs {
+		out = append(out, string(r.Key)+"="+string(r.Value))
+	}
+	return out
 }
