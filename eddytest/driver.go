@@ -31,18 +31,19 @@ type Driver struct {
 	// backends are the tasks' stores; Close closes them after the tasks.
 	backends []state.Backend
 	readers  map[string]*task.Task // source topic -> task reading it
+	outputs  map[string][]*kgo.Record
+	offsets  map[string]int64
+	pending  []*kgo.Record // emitted, not yet routed
+	now      time.Time
+	errors   task.ErrorPolicy
+	dropped  map[string]int64 // by reason
+	closed   bool
+
 	// globals are the global stores by topic: a record piped or written
 	// to the topic is applied to its store at once.
 	globals map[string]*task.GlobalStore
 	// typedGlobals are the global stores' typed views, by store name.
 	typedGlobals map[string]any
-	outputs      map[string][]*kgo.Record
-	offsets      map[string]int64
-	pending      []*kgo.Record // emitted, not yet routed
-	now          time.Time
-	errors       task.ErrorPolicy
-	dropped      map[string]int64 // by reason
-	closed       bool
 	// globalErr is an error applying a record to a global store, which
 	// the pipe call in progress returns.
 	globalErr error

@@ -151,19 +151,19 @@ func (g *globalManager) bootstrap(ctx context.Context, partitions map[string]int
 	}
 	records, err := g.restore(ctx, r, partitions)
 	if errors.Is(err, errWipeGlobal) || errors.Is(err, changelog.ErrCheckpointAhead) {
-		// A checkpoint behind the log start or ahead of the log's end:
-		// the store cannot drop one partition's keys alone, so it drops
-		// them all and reads the topic in full.
-		g.log.Warn("a global store's checkpoint cannot be used; bootstrapping in full", "err", err)
+		// A checkpoint behind the log start or ahead of the log's end,
+		// or a log start that passed the bootstrap: a store cannot drop
+		// one partition's keys alone, so every store drops them all and
+		// reads its topic in full.
+		g.log.Warn("a global store must be bootstrapped in full", "err", err)
 		for _, gs := range g.stores {
-			if gs.checkpoint == nil {
-				continue
-			}
 			gs.checkpoint = nil
 			// The checkpoint goes first: a crash must not find it over
 			// a store that lost its keys.
-			if err := changelog.DeleteCheckpoint(gs.checkpointPath); err != nil {
-				return fmt.Errorf("eddy: global store %q: %w", gs.spec.Name, err)
+			if gs.checkpointPath != "" {
+				if err := changelog.DeleteCheckpoint(gs.checkpointPath); err != nil {
+					return fmt.Errorf("eddy: global store %q: %w", gs.spec.Name, err)
+				}
 			}
 			if err := gs.store.Apply([]state.Write{{DeleteRange: true}}); err != nil {
 				return fmt.Errorf("eddy: global store %q: wipe: %w", gs.spec.Name, err)

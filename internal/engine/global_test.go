@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -204,4 +205,59 @@ func joinedText(recs []*kgo.Record) []string {
 		out = append(out, string(r.Key)+"="+string(r.Value))
 	}
 	return out
+}
+
+// A checkpoint behind the log start (retention deleted records the store
+// has not read) cannot be used for its partition, and the store cannot
+// drop that partition's keys alone: the bootstrap empties it and reads
+// the topic in full, so a key whose only records were deleted is gone.
+func TestGlobalCheckpointBehindTheLogStartBootstrapsInFull(t *testing.T) {
+	_, addrs := fakeCluster(t, kfake.SeedTopics(3, "cities"), kfake.SeedTopics(1, "clicks"), kfake.SeedTopics(1, "out"))
+	for p := range int32(3) {
+		produceKV(t, addrs, "cities", p, []byte("k"+strconv.Itoa(int(p))), []byte("city"+strconv.Itoa(int(p))))
+	}
+	cfg := testConfig(t, addrs, "global-behind", false)
+	top := globalJoin(t)
+	e := New(top, cfg)
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- e.Run(ctx) }()
+	produceKV(t, addrs, "clicks", 0, []byte("c0"), []byte("k0"))
+	if got := readCommitted(t, addrs, "out", 20*time.Second, func(r []*kgo.Record) bool { return len(r) >= 1 }); len(got) != 1 {
+		t.Fatalf("first run joined %v", joinedText(got))
+	}
+	cancel()
+	if err := <-errc; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+
+	// Partition 0: k0 at offset 0 (checkpointed at 2, past its marker),
+	// then k9 at 2 and, in another transaction, at 4. The log start
+	// moves to 4: k0's only record is gone.
+	produceKV(t, addrs, "cities", 0, []byte("k9"), []byte("Geneva"))
+	produceKV(t, addrs, "cities", 0, []byte("k9"), []byte("Basel"))
+	adm := kadmClient(t, addrs)
+	dctx, dcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer dcancel()
+	offs := kadm.Offsets{}
+	offs.Add(kadm.Offset{Topic: "cities", Partition: 0, At: 4})
+	resp, err := adm.DeleteRecords(dctx, offs)
+	if err == nil {
+		err = resp.Error()
+	}
+	if err != nil {
+		t.Fatalf("delete records: %v", err)
+	}
+
+	e = New(top, cfg)
+	e.testing.beforeGlobalUpdates = func(ctx context.Context) { <-ctx.Done() } // the bootstrap alone
+	runEngine(t, e)
+	produceKV(t, addrs, "clicks", 0, []byte("c1"), []byte("k0"), []byte("c2"), []byte("k9"), []byte("c3"), []byte("k1"))
+	got := readCommitted(t, addrs, "out", 20*time.Second, func(r []*kgo.Record) bool { return len(r) >= 4 })
+	if want := []string{"c0=c0=city0", "c1=c1=", "c2=c2=Basel", "c3=c3=city1"}; !slices.Equal(joinedText(got), want) {
+		t.Errorf("second run joined %v, want %v", joinedText(got), want)
+	}
+	if n := e.globals.bootstrapped.Load(); n != 3 {
+		t.Errorf("the second bootstrap applied %d records, want 3 (k9 from partition 0, k1, k2)", n)
+	}
 }
