@@ -38,6 +38,15 @@ type Driver struct {
 	errors   task.ErrorPolicy
 	dropped  map[string]int64 // by reason
 	closed   bool
+
+	// globals are the global stores by topic: a record piped or written
+	// to the topic is applied to its store at once.
+	globals map[string]*task.GlobalStore
+	// typedGlobals are the global stores' typed views, by store name.
+	typedGlobals map[string]any
+	// globalErr is an error applying a record to a global store, which
+	// the pipe call in progress returns.
+	globalErr error
 }
 
 // Option configures a Driver.
@@ -86,6 +95,16 @@ func New(top *topology.Topology, opts ...Option) (*Driver, error) {
 	for _, o := range opts {
 		o(d)
 	}
+	d.globals = map[string]*task.GlobalStore{}
+	typedGlobals := map[string]any{}
+	d.typedGlobals = typedGlobals
+	for _, g := range task.GlobalsOf(top, d.appID) {
+		b := state.NewMemoryBackend()
+		d.backends = append(d.backends, b)
+		gs := task.NewGlobalStore(g.Name, b)
+		d.globals[g.Topic] = gs
+		typedGlobals[g.Name] = g.Typed(gs)
+	}
 	for _, spec := range task.SpecsOf(top, d.appID) {
 		backends := map[string]state.Backend{}
 		for _, s := range spec.Stores {
@@ -100,6 +119,7 @@ func New(top *topology.Topology, opts ...Option) (*Driver, error) {
 			Output:        func(r *kgo.Record) { d.pending = append(d.pending, r) },
 			OnDrop:        func(drop task.Drop) { d.dropped[string(drop.Reason)]++ },
 			WallClock:     func() time.Time { return d.now },
+			Globals:       typedGlobals,
 		}
 		cfg.Errors = d.errors
 		t, err := task.New(cfg)
@@ -127,10 +147,14 @@ func (d *Driver) PipeRaw(topic string, key, value []byte, ts time.Time, headers 
 	if d.closed {
 		return errors.New("eddytest: the driver is closed")
 	}
-	if _, ok := d.readers[topic]; !ok {
-		return fmt.Errorf("eddytest: no source reads topic %q", topic)
+	_, read := d.readers[topic]
+	if _, global := d.globals[topic]; !read && !global {
+		return fmt.Errorf("eddytest: no source or global table reads topic %q", topic)
 	}
 	d.route(&kgo.Record{Topic: topic, Key: key, Value: value, Timestamp: ts, Headers: headers})
+	if err := d.takeGlobalErr(); err != nil {
+		return err
+	}
 	if err := d.drain(); err != nil {
 		return err
 	}
@@ -140,6 +164,11 @@ func (d *Driver) PipeRaw(topic string, key, value []byte, ts time.Time, headers 
 // route hands a record to the task reading its topic, or keeps it as
 // output.
 func (d *Driver) route(r *kgo.Record) {
+	if g, ok := d.globals[r.Topic]; ok {
+		// A global table's topic updates its store at once, as the
+		// engine's updater would, and is also kept as output.
+		d.globalErr = errors.Join(d.globalErr, applyGlobal(g, r))
+	}
 	if t, ok := d.readers[r.Topic]; ok {
 		r.Partition = 0
 		r.Offset = d.offsets[r.Topic]
@@ -172,7 +201,7 @@ func (d *Driver) drain() error {
 			}
 		}
 		if !busy && len(d.pending) == 0 {
-			return nil
+			return d.takeGlobalErr()
 		}
 	}
 }
@@ -365,6 +394,13 @@ func (out *OutputTopic[K, V]) ReadKeyValues() ([]topology.KeyValue[K, V], error)
 // KeyValueStore returns a store of the topology as a typed store, to read
 // (or seed) its contents between pipe calls.
 func KeyValueStore[K, V any](d *Driver, name string) (state.KeyValueStore[K, V], error) {
+	if s, ok := d.typedGlobals[name]; ok {
+		kv, ok := s.(state.KeyValueStore[K, V])
+		if !ok {
+			return nil, fmt.Errorf("eddytest: store %q is a %T", name, s)
+		}
+		return kv, nil
+	}
 	for _, t := range d.tasks {
 		if s, ok := t.TypedStore(name); ok {
 			kv, ok := s.(state.KeyValueStore[K, V])
@@ -391,4 +427,20 @@ func WindowStore[K, V any](d *Driver, name string) (state.WindowStore[K, V], err
 		}
 	}
 	return nil, fmt.Errorf("eddytest: no store %q in the topology", name)
+}
+
+// applyGlobal applies a record of a global table's topic to its store: a
+// null value deletes the key, a null key is skipped (as the engine's
+// updater does).
+func applyGlobal(g *task.GlobalStore, r *kgo.Record) error {
+	if r.Key == nil {
+		return nil
+	}
+	return g.Apply([]state.Write{{Key: r.Key, Value: r.Value, Delete: r.Value == nil}})
+}
+
+func (d *Driver) takeGlobalErr() error {
+	err := d.globalErr
+	d.globalErr = nil
+	return err
 }

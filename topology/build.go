@@ -18,6 +18,9 @@ type Topology struct {
 	subs       []*subtopology
 	stores     map[string]*storeDecl
 	storeOrder []string
+	// globals are the global stores, in globalOrder (see global.go).
+	globals     map[string]*globalDecl
+	globalOrder []string
 }
 
 type subtopology struct {
@@ -56,6 +59,7 @@ func (b *Builder) Build() (*Topology, error) {
 			}
 		}
 	}
+	errs = append(errs, b.globalErrors(seenTopic)...)
 	for _, name := range b.storeOrder {
 		if len(b.stores[name].users) == 0 {
 			errs = append(errs, &NodeError{Node: name, Msg: "the store is declared but no processor uses it"})
@@ -65,7 +69,7 @@ func (b *Builder) Build() (*Topology, error) {
 		return nil, errors.Join(errs...)
 	}
 
-	t := &Topology{stores: b.stores, storeOrder: b.storeOrder}
+	t := &Topology{stores: b.stores, storeOrder: b.storeOrder, globals: b.globals, globalOrder: b.globalOrder}
 	t.split(b)
 	if errs := t.copartitionErrors(); len(errs) > 0 {
 		return nil, errors.Join(errs...)
@@ -234,6 +238,7 @@ func (t *Topology) InternalTopics(appID string) []InternalTopic {
 
 func init() {
 	task.SpecsOf = func(top any, appID string) []*task.Spec { return top.(*Topology).taskSpecs(appID) }
+	task.GlobalsOf = func(top any, _ string) []task.GlobalSpec { return top.(*Topology).globalSpecs() }
 }
 
 // taskSpecs returns the runtime form of every sub-topology for appID, for
@@ -330,6 +335,7 @@ func (t *Topology) Describe() string {
 			fmt.Fprintf(&sb, "    %s\n", t.stores[name].describe(app))
 		}
 	}
+	sb.WriteString(t.describeGlobals())
 	internal := t.InternalTopics(app)
 	if len(internal) > 0 {
 		sb.WriteString("  Internal topics\n")

@@ -24,6 +24,10 @@ type Builder struct {
 	errs       []error
 	seq        int
 	built      bool
+	// globals are the global stores (GlobalTableFrom), outside every
+	// sub-topology; globalOrder keeps their declaration order.
+	globals     map[string]*globalDecl
+	globalOrder []string
 }
 
 // NewBuilder returns an empty Builder.

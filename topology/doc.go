@@ -306,6 +306,29 @@
 // Joining tables on a foreign key (Kafka Streams' KIP-213) and versioned
 // tables are not supported.
 //
+// Global tables. GlobalTableFrom reads a topic into a GlobalTable, as
+// Kafka Streams' GlobalKTable: every instance keeps a full copy of all of
+// the topic's partitions in a store outside every sub-topology (no
+// changelog: the topic is its log; in memory or Pebble per InMemory and
+// WithBackend). The engine fills it from the topic's beginning, up to the
+// last stable offsets, before it processes any record, and then applies
+// the topic's new records as they come, on a goroutine of its own; a
+// tombstone deletes its key. JoinGlobal and LeftJoinGlobal join a stream
+// with it (Kafka Streams' KStream.join and leftJoin with a GlobalKTable):
+// keyMapper picks the table's key from each record, and the record is
+// joined with the table's value of that key as the instance's copy holds
+// it at that moment, keeping the stream record's key, timestamp and
+// headers. No co-partitioning is needed and a key change upstream needs
+// no repartition topic. As in Kafka Streams, a record with a null value,
+// or with a null mapped key (except a null-key record on a left join,
+// joined with the zero value), is dropped; an inner join drops a record
+// whose mapped key the table lacks, a left join forwards it with the zero
+// value of the table's value type. The copy is read as it is, updated
+// independently of the reading task's commits, so a join may see a
+// table update that is later than, or not yet see one that is earlier
+// than, the stream record's time. Describe lists the global stores under
+// "Global stores".
+//
 // # Tables
 //
 // A Table is a changelog viewed as the latest value per key. Aggregations

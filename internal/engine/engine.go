@@ -74,6 +74,12 @@ type Engine struct {
 	}
 	// closer closes revoked tasks' stores off the group callbacks.
 	closer *closer
+	// globals keeps the global stores (global.go); set before the
+	// workers are created.
+	globals *globalManager
+	// bootstrapping is set while the global stores bootstrap, for the
+	// probes.
+	bootstrapping atomic.Bool
 	// testing holds hooks that tests of the engine set before Run.
 	testing testHooks
 }
@@ -87,6 +93,9 @@ type testHooks struct {
 	beforeStep func(w *worker, fetches kgo.Fetches)
 	// beforeOpenStore runs before a persistent store is opened.
 	beforeOpenStore func(dir string)
+	// beforeGlobalUpdates runs on the global stores' updater goroutine,
+	// after the bootstrap, before it consumes anything.
+	beforeGlobalUpdates func(ctx context.Context)
 }
 
 // New returns an engine for top.
@@ -198,6 +207,26 @@ func (e *Engine) Run(ctx context.Context) (err error) {
 		return err
 	}
 	e.loadOffsetSums()
+	// The global stores are filled before any worker exists, so that the
+	// first record a task processes sees them whole (Kafka Streams starts
+	// its stream threads after the global thread's bootstrap).
+	if e.globals, err = openGlobals(e, task.GlobalsOf(e.top, e.cfg.ApplicationID)); err != nil {
+		return err
+	}
+	defer func() {
+		if !abandoned {
+			e.globals.close()
+		}
+	}()
+	e.bootstrapping.Store(true)
+	err = e.globals.bootstrap(ctx, e.layout.globals)
+	e.bootstrapping.Store(false)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil // shut down while starting: not a failure
+		}
+		return err
+	}
 	if e.standbys, err = newStandbyManager(e); err != nil {
 		return err
 	}
@@ -222,6 +251,22 @@ func (e *Engine) Run(ctx context.Context) (err error) {
 		mu    sync.Mutex
 		first error
 	)
+	fail := func(err error) {
+		mu.Lock()
+		if first == nil {
+			first = err
+			e.failed.Store(&err) // the probes fail at once
+		}
+		mu.Unlock()
+		cancel() // the others stop, and the shutdown deadline runs
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := e.globals.run(runCtx); err != nil {
+			fail(err)
+		}
+	}()
 	for i := 0; i < e.cfg.Workers; i++ {
 		w, err := newWorker(e, i)
 		if err != nil {
@@ -232,15 +277,6 @@ func (e *Engine) Run(ctx context.Context) (err error) {
 		e.workers.Lock()
 		e.workers.list = append(e.workers.list, w)
 		e.workers.Unlock()
-		fail := func(err error) {
-			mu.Lock()
-			if first == nil {
-				first = err
-				e.failed.Store(&err) // the probes fail at once
-			}
-			mu.Unlock()
-			cancel() // the others stop, and the shutdown deadline runs
-		}
 		// Told before the worker's own shutdown, and again with its
 		// shutdown's errors after it.
 		w.onFail = fail

@@ -143,6 +143,9 @@ func (e *Engine) Ready() error {
 	if err := e.Alive(); err != nil {
 		return err
 	}
+	if e.bootstrapping.Load() {
+		return errors.New("starting: the global stores are bootstrapping from their topics")
+	}
 	e.workers.Lock()
 	ws := append([]*worker(nil), e.workers.list...)
 	e.workers.Unlock()

@@ -347,6 +347,7 @@ func (w *worker) newTask(at *activeTask) (*task.Task, error) {
 		ApplicationID: w.e.cfg.ApplicationID,
 		Spec:          w.e.specs[id.Subtopology],
 		Backends:      backends,
+		Globals:       w.e.globals.typedStores(),
 		Output: func(r *kgo.Record) {
 			tm.Produced.Inc()
 			w.output(r)

@@ -64,6 +64,8 @@ func (e *InternalTopicMismatchError) Error() string {
 // layout is what topic setup learns: the task count of each sub-topology.
 type layout struct {
 	partitions map[int]int // sub-topology -> number of tasks
+	// globals is the partition count of each global table's topic.
+	globals map[string]int
 }
 
 // setupTopics checks the source and sink topics, derives each
@@ -90,12 +92,22 @@ func setupTopics(ctx context.Context, adm *kadm.Client, top *topology.Topology, 
 			}
 		}
 	}
+	globals := task.GlobalsOf(top, appID)
+	for _, g := range globals {
+		if !seen[g.Topic] {
+			seen[g.Topic] = true
+			external = append(external, g.Topic)
+		}
+	}
 	details, err := describeExisting(ctx, adm, external)
 	if err != nil {
 		return nil, err
 	}
 
-	lay := &layout{partitions: map[int]int{}}
+	lay := &layout{partitions: map[int]int{}, globals: map[string]int{}}
+	for _, g := range globals {
+		lay.globals[g.Topic] = len(details[g.Topic].Partitions)
+	}
 	// inputs are the partition counts known of each sub-topology's source
 	// topics, for errors that name them all.
 	inputs := map[int]map[string]int{}

@@ -133,6 +133,11 @@ func (n *procNode[KIn, VIn, KOut, VOut]) ForwardTo(child string, rec processor.R
 }
 
 func (n *procNode[KIn, VIn, KOut, VOut]) Store(name string) (any, error) {
+	if g, ok := n.t.cfg.Globals[name]; ok {
+		// As in Kafka Streams, every processor may read a global store
+		// without being connected to it.
+		return g, nil
+	}
 	if !slices.Contains(n.stores, name) {
 		return nil, fmt.Errorf("processor %q is not connected to store %q: name the store where the processor is added to the topology", n.n, name)
 	}

@@ -38,6 +38,10 @@ type Config struct {
 	// extractors read (Task.WallClock); nil means time.Now. eddytest sets
 	// its own, so that such extractors are tested on its clock.
 	WallClock func() time.Time
+	// Globals holds the typed view of every global store by name (see
+	// GlobalSpec), which any processor of the task may read. The driver
+	// owns them and keeps them up to date.
+	Globals map[string]any
 }
 
 // TopicPartition names one input partition of a task.
