@@ -80,23 +80,11 @@ func slidingAggregate[K, V, VA any](sw SlidingWindowedStream[K, V], prefix strin
 	in := sw.g.input(store)
 	keys := in.keys
 	diff := sw.windows.TimeDifference()
-	retention := sw.windows.Retention()
-	if o.retention > 0 {
-		retention = o.retention
-	}
-	storeRetention := retention
-	if sw.emitFinal {
-		// As for time windows (see windowedAggregate): Kafka Streams'
-		// emit-final store reads at its retention's edge.
-		storeRetention += time.Millisecond
-	}
+	retention, storeRetention := windowRetention(sw.windows.Retention(), o, sw.emitFinal)
 	n := addProcessor(b, prefix, o, []*node{in.n}, []string{store}, func() processor.Processor[K, V, window.Windowed[K], change[VA]] {
 		return &slidingAggregateProcessor[K, V, VA]{store: store, windows: sw.windows, fn: fn, emitFinal: sw.emitFinal, retention: storeRetention.Milliseconds()}
 	})
-	n.detail = "windows: " + sw.windows.String()
-	if sw.emitFinal {
-		n.detail += ", emit on window close"
-	}
+	n.detail = windowDetail(sw.windows.String(), sw.emitFinal)
 	var tableKeys serde.Serde[window.Windowed[K]]
 	switch {
 	case diff <= 0:
@@ -109,20 +97,7 @@ func slidingAggregate[K, V, VA any](sw SlidingWindowedStream[K, V], prefix strin
 	case keys == nil || aggSerde == nil:
 		b.errorf(n.name, "a sliding-windowed aggregation's store needs a key serde and an aggregate serde: set the key serde with WithSerdes before grouping")
 	default:
-		cfg := state.WindowStoreConfig{WindowSize: diff, Retention: storeRetention}
-		stamped := serde.Serde[stamped[VA]](stampedSerde[VA]{aggSerde})
-		if _, err := state.NewWindowStore(store, store, nil, keys, stamped, cfg); err != nil {
-			b.errorf(n.name, "%v", err)
-		} else if decl := b.declareStoreOf(store, o, state.KindWindow, cfg.Retention, func(raw state.RawStore, topic string) any {
-			s, err := state.NewWindowStore(store, topic, raw, keys, stamped, cfg)
-			if err != nil {
-				panic(err) // checked above
-			}
-			return &timestampedWindowStore[K, VA]{inner: s}
-		}); decl != nil {
-			decl.timestamped = true
-		}
-		tableKeys, _ = window.TimeWindowedSerde(keys, diff)
+		tableKeys = declareWindowedStore(b, n, store, o, keys, aggSerde, state.WindowStoreConfig{WindowSize: diff, Retention: storeRetention})
 	}
 	// KStreamSlidingWindowAggregate drops null keys and null values.
 	dropNulls[K, V](n)

@@ -80,25 +80,11 @@ func windowedAggregate[K, V, VA any](ws TimeWindowedStream[K, V], prefix string,
 	in := ws.g.input(store)
 	keys := in.keys
 	size := ws.windows.Size()
-	retention := ws.windows.Retention()
-	if o.retention > 0 {
-		retention = o.retention
-	}
-	storeRetention := retention
-	if ws.emitFinal {
-		// Kafka Streams' emit-final store reads windows back at their
-		// retention's edge (its getActualFrom drops the "+ 1"): the last
-		// window to close is exactly that old. One millisecond more
-		// retention gives the same.
-		storeRetention += time.Millisecond
-	}
+	retention, storeRetention := windowRetention(ws.windows.Retention(), o, ws.emitFinal)
 	n := addProcessor(b, prefix, o, []*node{in.n}, []string{store}, func() processor.Processor[K, V, window.Windowed[K], change[VA]] {
 		return &windowAggregateProcessor[K, V, VA]{store: store, windows: ws.windows, fn: fn, emitFinal: ws.emitFinal, retention: storeRetention.Milliseconds()}
 	})
-	n.detail = "windows: " + ws.windows.String()
-	if ws.emitFinal {
-		n.detail += ", emit on window close"
-	}
+	n.detail = windowDetail(ws.windows.String(), ws.emitFinal)
 	var tableKeys serde.Serde[window.Windowed[K]]
 	switch {
 	case ws.windows.Size() <= 0:
@@ -109,20 +95,7 @@ func windowedAggregate[K, V, VA any](ws TimeWindowedStream[K, V], prefix string,
 	case keys == nil || aggSerde == nil:
 		b.errorf(n.name, "a windowed aggregation's store needs a key serde and an aggregate serde: set the key serde with WithSerdes before grouping")
 	default:
-		cfg := state.WindowStoreConfig{WindowSize: size, Retention: storeRetention}
-		stamped := serde.Serde[stamped[VA]](stampedSerde[VA]{aggSerde})
-		if _, err := state.NewWindowStore(store, store, nil, keys, stamped, cfg); err != nil {
-			b.errorf(n.name, "%v", err)
-		} else if decl := b.declareStoreOf(store, o, state.KindWindow, cfg.Retention, func(raw state.RawStore, topic string) any {
-			s, err := state.NewWindowStore(store, topic, raw, keys, stamped, cfg)
-			if err != nil {
-				panic(err) // checked above
-			}
-			return &timestampedWindowStore[K, VA]{inner: s}
-		}); decl != nil {
-			decl.timestamped = true
-		}
-		tableKeys, _ = window.TimeWindowedSerde(keys, size)
+		tableKeys = declareWindowedStore(b, n, store, o, keys, aggSerde, state.WindowStoreConfig{WindowSize: size, Retention: storeRetention})
 	}
 	// Windowed aggregations drop null keys only (KStreamWindowAggregate).
 	dropNullKeys[K, V](n)
@@ -130,6 +103,53 @@ func windowedAggregate[K, V, VA any](ws TimeWindowedStream[K, V], prefix string,
 	// GraphGraceSearchUtil).
 	grace := ws.windows.Grace()
 	return Table[window.Windowed[K], VA]{b: b, n: n, keys: tableKeys, values: aggSerde, store: store, get: windowGetter[K, VA](store), grace: &grace}
+}
+
+// windowRetention returns a windowed aggregation's retention (the
+// windows' own, or WithRetention's) and its store's: one millisecond more
+// with emit-on-window-close, because Kafka Streams' emit-final store
+// reads windows back at their retention's edge (its getActualFrom drops
+// the "+ 1"), and the last window to close is exactly that old.
+func windowRetention(windows time.Duration, o options, emitFinal bool) (retention, store time.Duration) {
+	retention = windows
+	if o.retention > 0 {
+		retention = o.retention
+	}
+	store = retention
+	if emitFinal {
+		store += time.Millisecond
+	}
+	return retention, store
+}
+
+// windowDetail is what Describe says of a windowed aggregation.
+func windowDetail(windows string, emitFinal bool) string {
+	if emitFinal {
+		return "windows: " + windows + ", emit on window close"
+	}
+	return "windows: " + windows
+}
+
+// declareWindowedStore declares the timestamped window store of a
+// windowed aggregation (time or sliding windows) at node n, and returns
+// the key serde of its table: Kafka Streams' time-windowed layout.
+func declareWindowedStore[K, VA any](b *Builder, n *node, store string, o options, keys serde.Serde[K], aggSerde serde.Serde[VA], cfg state.WindowStoreConfig) serde.Serde[window.Windowed[K]] {
+	stamped := serde.Serde[stamped[VA]](stampedSerde[VA]{aggSerde})
+	if _, err := state.NewWindowStore(store, store, nil, keys, stamped, cfg); err != nil {
+		b.errorf(n.name, "%v", err)
+		return nil
+	}
+	if decl := b.declareStoreOf(store, o, state.KindWindow, cfg.Retention, func(raw state.RawStore, topic string) any {
+		s, err := state.NewWindowStore(store, topic, raw, keys, stamped, cfg)
+		if err != nil {
+			panic(err) // checked above
+		}
+		return &timestampedWindowStore[K, VA]{inner: s}
+	}); decl != nil {
+		decl.timestamped = true
+	}
+	tableKeys, _ := window.TimeWindowedSerde(keys, cfg.WindowSize)
+	return tableKeys
 }
 
 // dropNullKeys puts the instances of node n behind a guard that drops
