@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -495,5 +497,78 @@ func TestCommitCutOffInFlightIsNotRedone(t *testing.T) {
 	}
 	if len(seen) != 30 || len(twice) > 0 {
 		t.Fatalf("read %d distinct outputs of 30 inputs, %d of them twice (%v)", len(seen), len(twice), twice)
+	}
+}
+
+// TestFencedByItsOwnEpochBumpReplacesTheWorker: after a transaction's end
+// is cut off, the coordinator may have bumped the producer's epoch in an
+// answer the client never saw (KIP-890), so the client's next producer-id
+// request is fenced (CI: TestExactlyOnceSurvivesLosingTheGroupCoordinator
+// once stopped its instance with PRODUCER_FENCED). That is not another
+// instance: the worker is replaced instead of the application failing,
+// and every input still comes out exactly once.
+func TestFencedByItsOwnEpochBumpReplacesTheWorker(t *testing.T) {
+	c, addrs := fakeCluster(t, kfake.SeedTopics(1, "in", "out"))
+	var processed atomic.Int64
+	e := New(countingPipe(t, "in", "out", &processed), testConfig(t, addrs, "selffenced", true))
+	var w atomic.Pointer[worker]
+	e.testing.beforeStep = func(wk *worker, _ kgo.Fetches) { w.Store(wk) }
+	var armed, cut, fenced atomic.Bool
+	c.KeepControl()
+	c.ControlKey(kmsg.EndTxn.Int16(), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		wk := w.Load()
+		if !armed.Load() || !req.(*kmsg.EndTxnRequest).Commit || wk == nil || cut.Load() {
+			return nil, nil, false
+		}
+		cancel := wk.endCancel.Load()
+		if cancel == nil {
+			return nil, nil, false
+		}
+		cut.Store(true)
+		(*cancel)(errRebalanceWaiting)
+		for deadline := time.Now().Add(10 * time.Second); wk.endCancel.Load() != nil && time.Now().Before(deadline); {
+			time.Sleep(time.Millisecond)
+		}
+		return nil, nil, false
+	})
+	c.ControlKey(kmsg.InitProducerID.Int16(), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		if !cut.Load() || fenced.Load() {
+			return nil, nil, false
+		}
+		fenced.Store(true)
+		resp := req.ResponseKind().(*kmsg.InitProducerIDResponse)
+		resp.ErrorCode = kerr.ProducerFenced.Code
+		return resp, nil, true
+	})
+	runEngine(t, e) // fails the test if Run returns an error
+	produce(t, addrs, "in", 0, keys(10, "a")...)
+	readCommitted(t, addrs, "out", 20*time.Second, func(r []*kgo.Record) bool { return len(r) >= 10 })
+	first := w.Load()
+	armed.Store(true)
+	produce(t, addrs, "in", 0, keys(10, "b")...)
+	for deadline := time.Now().Add(20 * time.Second); !fenced.Load() && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !fenced.Load() {
+		t.Fatal("the producer was never fenced after the cut-off end")
+	}
+	produce(t, addrs, "in", 0, keys(10, "c")...)
+	got := readCommitted(t, addrs, "out", 30*time.Second, func(r []*kgo.Record) bool {
+		return slices.ContainsFunc(r, func(rec *kgo.Record) bool { return string(rec.Key) == "c9" })
+	})
+	seen := map[string]int{}
+	for _, r := range got {
+		seen[string(r.Key)]++
+	}
+	for k, n := range seen {
+		if n > 1 {
+			t.Errorf("%s came out %d times", k, n)
+		}
+	}
+	if len(seen) != 30 {
+		t.Fatalf("read %d distinct outputs of 30 inputs", len(seen))
+	}
+	if w.Load() == first {
+		t.Fatal("the worker was not replaced")
 	}
 }

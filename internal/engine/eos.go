@@ -123,6 +123,14 @@ func (w *worker) endTransaction(ctx context.Context, start time.Time, commit, be
 		actx, acancel := context.WithTimeout(w.prodCtx, commitAttemptTimeout)
 		_, aerr := w.sess.End(actx, kgo.TryAbort)
 		acancel()
+		// The end may have been cut off after the coordinator ended the
+		// transaction and, since KIP-890, bumped the producer epoch: the
+		// client, which never saw the answer, can then be fenced by its
+		// own bump (see selfFenced).
+		w.endCutOff = true
+		if errors.Is(aerr, kerr.ProducerFenced) {
+			return w.selfFenced(start, fmt.Errorf("end transaction: %v; then aborting it: %w", err, aerr))
+		}
 		if aerr != nil {
 			err := fmt.Errorf("end transaction: %w; then aborting it: %w", err, aerr)
 			if !mayPass(aerr) {
@@ -235,6 +243,33 @@ func (w *worker) beginBounded(start time.Time) error {
 	}
 }
 
+// selfFenced handles PRODUCER_FENCED after a transaction's end was cut off
+// (w.endCutOff): the coordinator may have ended it and bumped the
+// producer's epoch (KIP-890) in an answer the client never saw, so the
+// client's next request carries an epoch its own transaction replaced.
+// That is not another instance with this transactional id (the state
+// directory's lock keeps two instances of one process id apart), so it is
+// one more failed attempt and the worker is replaced, with a new client
+// whose producer id is fresh; the tasks restore from what the brokers
+// hold. PRODUCER_FENCED at any other moment still stops the worker.
+func (w *worker) selfFenced(start time.Time, err error) error {
+	w.log.Warn("the producer was fenced after a transaction's end was cut off (its own epoch bump, not another instance): replacing the worker", "err", err)
+	// One more failed attempt of the streak, which the new worker carries
+	// on (as retryOrFail counts one, but PRODUCER_FENCED would not pass its
+	// check of errors that may pass).
+	if w.stall.since.IsZero() {
+		w.stall.since = start
+	}
+	w.stall.attempts++
+	w.stall.cause = err
+	w.wm.SetCommitStall(time.Since(w.stall.since))
+	w.publishHealth()
+	if stalled := time.Since(w.stall.since); stalled >= w.e.cfg.TaskTimeout {
+		return &CommitTimeoutError{Worker: w.idx, Stalled: stalled, Attempts: w.stall.attempts, Cause: err}
+	}
+	return &wedgedProducerError{err: err}
+}
+
 // wedgedProducerError stops a worker whose transactional producer cannot
 // recover in its client; the engine replaces the worker with a new one
 // that carries the streak of failed attempts on (see Engine.Run).
@@ -260,9 +295,13 @@ func (w *worker) begin(start time.Time) error {
 	err := w.beginBounded(start)
 	if err == nil {
 		w.needBegin = false
+		w.endCutOff = false
 		return nil
 	}
 	err = fmt.Errorf("begin transaction: %w", err)
+	if errors.Is(err, kerr.ProducerFenced) && w.endCutOff {
+		return w.selfFenced(start, err)
+	}
 	if !mayPass(err) {
 		return err
 	}

@@ -56,6 +56,9 @@ type worker struct {
 	// needBegin is set while no transaction could be begun after the last
 	// one ended; nextBegin is when to try again (see begin).
 	needBegin bool
+	// endCutOff is set when a transaction's end failed and was healed by
+	// an abort, until a transaction begins again (see selfFenced).
+	endCutOff bool
 	nextBegin time.Time
 	// beginDone receives the result of a Begin left running past its
 	// deadline (see beginBounded); shutdown waits for it.
