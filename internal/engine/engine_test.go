@@ -436,20 +436,13 @@ func kadmClient(t *testing.T, addrs []string) *kadm.Client {
 	return kadm.NewClient(cl)
 }
 
-// TestCommitCutOffInFlightIsNotRedone: a transaction's end is cut off
-// (its context ends, as when a rebalance starts waiting or the attempt's
-// deadline passes) after the request to commit left the client. The
-// coordinator commits it, but End reports an error: the worker must find
-// out that the transaction committed, not rewind and process its input a
-// second time. Seen in a chaos run as thousands of inputs whose output
-// appeared twice while every aggregate stayed exact.
-func TestCommitCutOffInFlightIsNotRedone(t *testing.T) {
-	c, addrs := fakeCluster(t, kfake.SeedTopics(1, "in", "out"))
-	var processed atomic.Int64
-	e := New(countingPipe(t, "in", "out", &processed), testConfig(t, addrs, "cutoff", true))
-	var w atomic.Pointer[worker]
+// cutOffACommit makes kfake cut off, once armed, the first commit whose
+// end is in flight: the worker's End is cancelled as a waiting rebalance
+// cancels it, and the broker commits once the client has given up on the
+// answer. w is the engine's worker; cut says that it happened.
+func cutOffACommit(c *kfake.Cluster, e *Engine) (w *atomic.Pointer[worker], armed, cut *atomic.Bool) {
+	w, armed, cut = new(atomic.Pointer[worker]), new(atomic.Bool), new(atomic.Bool)
 	e.testing.beforeStep = func(wk *worker, _ kgo.Fetches) { w.Store(wk) }
-	var armed, cut atomic.Bool
 	c.KeepControl()
 	c.ControlKey(kmsg.EndTxn.Int16(), func(req kmsg.Request) (kmsg.Response, error, bool) {
 		wk := w.Load()
@@ -462,12 +455,26 @@ func TestCommitCutOffInFlightIsNotRedone(t *testing.T) {
 		}
 		cut.Store(true)
 		(*cancel)(errRebalanceWaiting)
-		// The broker commits once the client has given up on the answer.
 		for deadline := time.Now().Add(10 * time.Second); wk.endCancel.Load() != nil && time.Now().Before(deadline); {
 			time.Sleep(time.Millisecond)
 		}
 		return nil, nil, false
 	})
+	return w, armed, cut
+}
+
+// TestCommitCutOffInFlightIsNotRedone: a transaction's end is cut off
+// (its context ends, as when a rebalance starts waiting or the attempt's
+// deadline passes) after the request to commit left the client. The
+// coordinator commits it, but End reports an error: the worker must find
+// out that the transaction committed, not rewind and process its input a
+// second time. Seen in a chaos run as thousands of inputs whose output
+// appeared twice while every aggregate stayed exact.
+func TestCommitCutOffInFlightIsNotRedone(t *testing.T) {
+	c, addrs := fakeCluster(t, kfake.SeedTopics(1, "in", "out"))
+	var processed atomic.Int64
+	e := New(countingPipe(t, "in", "out", &processed), testConfig(t, addrs, "cutoff", true))
+	_, armed, cut := cutOffACommit(c, e)
 	runEngine(t, e)
 	produce(t, addrs, "in", 0, keys(10, "a")...)
 	readCommitted(t, addrs, "out", 20*time.Second, func(r []*kgo.Record) bool { return len(r) >= 10 })
@@ -511,26 +518,8 @@ func TestFencedByItsOwnEpochBumpReplacesTheWorker(t *testing.T) {
 	c, addrs := fakeCluster(t, kfake.SeedTopics(1, "in", "out"))
 	var processed atomic.Int64
 	e := New(countingPipe(t, "in", "out", &processed), testConfig(t, addrs, "selffenced", true))
-	var w atomic.Pointer[worker]
-	e.testing.beforeStep = func(wk *worker, _ kgo.Fetches) { w.Store(wk) }
-	var armed, cut, fenced atomic.Bool
-	c.KeepControl()
-	c.ControlKey(kmsg.EndTxn.Int16(), func(req kmsg.Request) (kmsg.Response, error, bool) {
-		wk := w.Load()
-		if !armed.Load() || !req.(*kmsg.EndTxnRequest).Commit || wk == nil || cut.Load() {
-			return nil, nil, false
-		}
-		cancel := wk.endCancel.Load()
-		if cancel == nil {
-			return nil, nil, false
-		}
-		cut.Store(true)
-		(*cancel)(errRebalanceWaiting)
-		for deadline := time.Now().Add(10 * time.Second); wk.endCancel.Load() != nil && time.Now().Before(deadline); {
-			time.Sleep(time.Millisecond)
-		}
-		return nil, nil, false
-	})
+	w, armed, cut := cutOffACommit(c, e)
+	var fenced atomic.Bool
 	c.ControlKey(kmsg.InitProducerID.Int16(), func(req kmsg.Request) (kmsg.Response, error, bool) {
 		if !cut.Load() || fenced.Load() {
 			return nil, nil, false
